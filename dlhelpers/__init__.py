@@ -1,0 +1,45 @@
+"""dlhelpers: the helper package of the course, one small module per lecture concept.
+
+The numpy implementations mirror PyTorch's API, so moving to torch is a change of import.
+Modules, in lecture order: activations, losses, nn, autograd, gradcheck, optim, data, train,
+plot, checks. The most used names are importable from `dlhelpers` itself.
+"""
+
+from dlhelpers.activations import (
+    relu,
+    relu_derivative,
+    sigmoid,
+    sigmoid_derivative,
+    softmax,
+    tanh,
+    tanh_derivative,
+)
+from dlhelpers.gradcheck import numerical_gradient, relative_error
+from dlhelpers.losses import (
+    BCELoss,
+    CrossEntropyLoss,
+    MSELoss,
+    binary_cross_entropy,
+    cross_entropy,
+    mean_squared_error,
+)
+from dlhelpers.seeding import set_seed
+
+__all__ = [
+    "BCELoss",
+    "CrossEntropyLoss",
+    "MSELoss",
+    "binary_cross_entropy",
+    "cross_entropy",
+    "mean_squared_error",
+    "numerical_gradient",
+    "relative_error",
+    "relu",
+    "relu_derivative",
+    "set_seed",
+    "sigmoid",
+    "sigmoid_derivative",
+    "softmax",
+    "tanh",
+    "tanh_derivative",
+]
