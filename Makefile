@@ -30,7 +30,7 @@ lint: $(STAMP)
 # --dist loadfile keeps each notebook's cells on one worker.
 test: lint $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
-	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
