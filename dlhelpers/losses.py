@@ -21,8 +21,9 @@ from dlhelpers.validation import (
 
 # PyTorch clamps log(p) at -100 so that p = 0 gives a large finite loss, not inf.
 LOG_CLAMP = -100.0
-# PyTorch's binary_cross_entropy backward divides by max(y_hat (1 - y_hat), 1e-12).
-BCE_GRAD_EPS = 1e-12
+# PyTorch's binary_cross_entropy backward divides by max(y_hat (1 - y_hat), 1e-12), its 1e-12
+# being a float32 constant: the same number here keeps gradients equal at y_hat = 0 or 1.
+BCE_GRAD_EPS = float(np.float32(1e-12))
 
 
 def _clamped_log(p: np.ndarray) -> np.ndarray:
