@@ -1,4 +1,4 @@
-"""Losses against torch.nn.functional (float64); loss gradients against torch and finite differences.
+"""Losses against torch.nn.functional (float64); gradients against torch and finite differences.
 
 Tolerance: rtol=1e-10 for values and gradients against torch; atol=1e-6 against central
 differences (eps=1e-6).
@@ -131,7 +131,8 @@ def test_caller_arrays_are_not_modified():
 
 @pytest.mark.parametrize("fn", [losses.binary_cross_entropy, losses.mean_squared_error])
 def test_column_prediction_against_flat_target_is_rejected_not_broadcast(fn):
-    with pytest.raises(ValueError, match=r"y_hat must have the same shape as y \(4,\), got \(4, 1\)"):
+    message = r"y_hat must have the same shape as y \(4,\), got \(4, 1\)"
+    with pytest.raises(ValueError, match=message):
         fn(np.zeros(4), np.full((4, 1), 0.5))
 
 
