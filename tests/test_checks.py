@@ -372,3 +372,13 @@ def test_integer_answers_must_be_exact_but_may_be_floats(capsys):
 def test_checkers_are_deterministic(capsys):
     first = run(capsys, "check_dropout", dropout)[1]
     assert run(capsys, "check_dropout", dropout)[1] == first
+
+
+@pytest.mark.parametrize("answer", [None, 0.5, "0.5", {"w": 1}, [[1, 2], [3]], object()],
+                         ids=["None", "constant", "str", "dict", "ragged", "object"])
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_any_strange_answer_fails_every_checker_without_raising(capsys, name, answer):
+    result, lines = run(capsys, name, lambda *args: answer)
+    assert result is False
+    assert lines[-1].startswith("Hint: ")
+    assert all(line.startswith(("FAIL", "PASS", "Hint", name)) for line in lines)
