@@ -23,12 +23,24 @@ from dlhelpers.losses import (
     cross_entropy,
     mean_squared_error,
 )
+from dlhelpers.nn import Dense, Dropout, Module, Parameter, ReLU, Sequential, Sigmoid, Tanh
+from dlhelpers.optim import SGD, Adam
 from dlhelpers.seeding import set_seed
 
 __all__ = [
+    "SGD",
+    "Adam",
     "BCELoss",
     "CrossEntropyLoss",
+    "Dense",
+    "Dropout",
     "MSELoss",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
     "binary_cross_entropy",
     "cross_entropy",
     "mean_squared_error",
