@@ -14,6 +14,7 @@ from dlhelpers.activations import (
     tanh,
     tanh_derivative,
 )
+from dlhelpers.autograd import Value
 from dlhelpers.gradcheck import numerical_gradient, relative_error
 from dlhelpers.losses import (
     BCELoss,
@@ -41,6 +42,7 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "Value",
     "binary_cross_entropy",
     "cross_entropy",
     "mean_squared_error",
