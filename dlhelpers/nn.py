@@ -169,10 +169,10 @@ class Dense(Module):
     def forward(self, x) -> np.ndarray:
         x = as_float_array(x, "x")
         if x.ndim != 2 or x.shape[1] != self.in_features:
+            hint = "; for a single sample use x.reshape(1, -1)" if x.ndim == 1 else ""
             raise ValueError(
                 f"x must be a batch of shape (N, {self.in_features}) for "
-                f"Dense({self.in_features}, {self.out_features}), got shape {x.shape}; "
-                "a single sample x needs x.reshape(1, -1)"
+                f"Dense({self.in_features}, {self.out_features}), got shape {x.shape}{hint}"
             )
         self._cache = x
         return x @ self.weight.value + self.bias.value  # (N, D_in) @ (D_in, D_out) + (D_out,)
