@@ -25,6 +25,24 @@ def as_float_array(value, name: str, ndim: int | tuple[int, ...] | None = None) 
     `ndim` restricts the number of dimensions (an int or a tuple of allowed ints).
     The caller's array is never modified: operations on the result must not write into it.
     """
+    if isinstance(value, np.ndarray) and value.dtype == np.float64:
+        array = value  # the common case inside a network: skip the conversions below
+    else:
+        array = _to_float64(value, name)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if array.ndim not in allowed:
+            wanted = " or ".join(str(n) for n in allowed)
+            raise ValueError(f"{name} must have {wanted} dimension(s), got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        bad = "NaN" if np.isnan(array).any() else "inf"
+        raise ValueError(f"{name} must be finite, got {bad} in an array of shape {array.shape}")
+    return array
+
+
+def _to_float64(value, name: str) -> np.ndarray:
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a number or an array of numbers, got {describe(value)}")
     if type(value).__module__.startswith("torch"):
@@ -36,24 +54,9 @@ def as_float_array(value, name: str, ndim: int | tuple[int, ...] | None = None) 
         array = np.asarray(value)
     except (TypeError, ValueError) as error:  # ragged nested lists
         raise TypeError(f"{name} must be an array of numbers, got {describe(value)}") from error
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
-    if np.iscomplexobj(array):
+    if array.dtype.kind not in "iuf":  # bool, complex, strings, objects
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    array = array.astype(np.float64, copy=False)
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if array.ndim not in allowed:
-            wanted = " or ".join(str(n) for n in allowed)
-            raise ValueError(
-                f"{name} must have {wanted} dimension(s), got shape {array.shape}"
-            )
-    if array.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        bad = "NaN" if np.isnan(array).any() else "inf"
-        raise ValueError(f"{name} must be finite, got {bad} in an array of shape {array.shape}")
-    return array
+    return array.astype(np.float64, copy=False)
 
 
 def as_label_array(value, name: str, n_classes: int | None = None) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""The course's benchmarks, run by `make bench` (never by `make test`)."""
