@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlhelpers.activations import log_softmax, softmax
+from dlhelpers.activations import log_softmax
 from dlhelpers.validation import (
     as_float_array,
     as_label_array,
@@ -97,7 +97,10 @@ def cross_entropy(y, logits) -> float:
     0.1269
     """
     y, logits = _check_logits(y, logits)
-    log_probs = log_softmax(logits, axis=1)  # (N, C)
+    return _cross_entropy(y, log_softmax(logits, axis=1))
+
+
+def _cross_entropy(y: np.ndarray, log_probs: np.ndarray) -> float:
     return float(-np.mean(log_probs[np.arange(len(y)), y]))  # pick (N,) correct-class entries
 
 
@@ -163,11 +166,12 @@ class CrossEntropyLoss(_Loss):
 
     def forward(self, logits, y) -> float:
         y, logits = _check_logits(y, logits)
-        self._cache = (logits, y)
-        return cross_entropy(y, logits)
+        log_probs = log_softmax(logits, axis=1)  # (N, C)
+        self._cache = (log_probs, y)
+        return _cross_entropy(y, log_probs)
 
     def backward(self) -> np.ndarray:
-        logits, y = self._cached()
-        grad = softmax(logits, axis=1)  # (N, C)
-        grad[np.arange(len(y)), y] -= 1.0
+        log_probs, y = self._cached()
+        grad = np.exp(log_probs)  # softmax(z), (N, C)
+        grad[np.arange(len(y)), y] -= 1.0  # minus onehot(y)
         return grad / len(y)
