@@ -143,11 +143,9 @@ class SGD(Optimizer):
         check_number(self.lr, "lr", low=0)
         for p, b in zip(self.params, self.momentum_buffer, strict=True):
             g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad  # g_t
-            if self.momentum:
-                b *= self.momentum
-                b += g  # b_t = mu b_{t-1} + g_t
-                g = b
-            p.value -= self.lr * g  # W_t = W_{t-1} - eta b_t  (b_t = g_t when mu = 0)
+            b *= self.momentum
+            b += g  # b_t = mu b_{t-1} + g_t, in place
+            p.value -= self.lr * b  # W_t = W_{t-1} - eta b_t
 
 
 class Adam(Optimizer):
