@@ -30,7 +30,7 @@ from dlhelpers.activations import (
     tanh_derivative,
 )
 from dlhelpers.seeding import as_rng
-from dlhelpers.validation import as_float_array, check_number, describe
+from dlhelpers.validation import as_float_array, check_number, check_state_keys, describe
 
 
 class Parameter:
@@ -100,15 +100,8 @@ class Module:
 
         Everything is checked before anything is copied, so a bad `state` changes nothing.
         """
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict from state_dict(), got {describe(state)}")
         params = self.named_parameters()
-        missing, unexpected = params.keys() - state.keys(), state.keys() - params.keys()
-        if missing or unexpected:
-            raise ValueError(
-                f"state must have exactly the names {list(params)}; "
-                f"missing {sorted(missing)}, unexpected {sorted(unexpected, key=str)}"
-            )
+        check_state_keys(state, params)
         values = {name: as_float_array(state[name], f"state[{name!r}]") for name in params}
         for name, p in params.items():
             if values[name].shape != p.value.shape:

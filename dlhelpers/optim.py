@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from dlhelpers.nn import Module, Parameter
-from dlhelpers.validation import as_float_array, check_number, describe
+from dlhelpers.validation import as_float_array, check_number, check_state_keys, describe
 
 
 class _Stateful:
@@ -44,15 +44,8 @@ class _Stateful:
 
     def load_state_dict(self, state) -> None:
         """Restore a `state_dict()`; names, kinds and shapes must match. Checks all, then loads."""
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict from state_dict(), got {describe(state)}")
         current = self.state_dict()
-        missing, unexpected = current.keys() - state.keys(), state.keys() - current.keys()
-        if missing or unexpected:
-            raise ValueError(
-                f"state must have exactly the names {list(current)}; "
-                f"missing {sorted(missing)}, unexpected {sorted(unexpected, key=str)}"
-            )
+        check_state_keys(state, current)
         loaded = {}
         for key, now in current.items():
             name, value = f"state[{key!r}]", state[key]

@@ -119,3 +119,15 @@ def check_number(value, name: str, *, low=None, high=None, low_open=False, integ
     if high is not None and value > high:
         raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
+
+
+def check_state_keys(state, expected) -> None:
+    """Raise unless `state` is a dict with exactly the names in `expected` (a state_dict)."""
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict from state_dict(), got {describe(state)}")
+    missing, unexpected = set(expected) - state.keys(), state.keys() - set(expected)
+    if missing or unexpected:
+        raise ValueError(
+            f"state must have exactly the names {list(expected)}; "
+            f"missing {sorted(missing)}, unexpected {sorted(unexpected, key=str)}"
+        )
