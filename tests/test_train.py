@@ -1,0 +1,842 @@
+"""Tests of dlhelpers.train: fit, History, EarlyStopping, checkpoints, resuming, crash safety.
+
+Oracles: losses and accuracies recomputed independently after training (torch.nn.functional,
+dlhelpers.losses, scikit-learn's accuracy_score); replaying a run for fewer epochs (the weights
+early stopping restores must equal those of a run stopped at best_epoch); an uninterrupted run
+(a resumed or killed-and-resumed run must end with exactly its weights and history).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score
+
+from dlhelpers import losses, nn, optim
+from dlhelpers.data import make_moons
+from dlhelpers.train import (
+    CHECKPOINT_FORMAT,
+    EarlyStopping,
+    History,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+X_ALL, Y_ALL = make_moons(200, noise=0.2, rng=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """These models are tiny: one thread is faster than two threads waiting on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+X_TRAIN, Y_TRAIN, X_VAL, Y_VAL = X_ALL[:150], Y_ALL[:150], X_ALL[150:], Y_ALL[150:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Models for both backends, and helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def torch_model(task="ce", seed=0, dropout=0.0, hidden=16, dtype=torch.float32, lr=0.05):
+    """(model, optimizer, loss) for a torch net; `task` picks the output layer and the loss."""
+    torch.manual_seed(seed)
+    out, head, loss = {
+        "ce": (2, [], torch.nn.CrossEntropyLoss()),
+        "bce": (1, [torch.nn.Sigmoid()], torch.nn.BCELoss()),
+        "bce_logits": (1, [], torch.nn.BCEWithLogitsLoss()),
+        "mse": (1, [], torch.nn.MSELoss()),
+    }[task]
+    layers = [torch.nn.Linear(2, hidden), torch.nn.Tanh()]
+    layers += [torch.nn.Dropout(dropout)] if dropout else []
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(hidden, out), *head).to(dtype)
+    return model, torch.optim.Adam(model.parameters(), lr=lr), loss
+
+
+def numpy_model(task="ce", seed=0, dropout=0.0, hidden=16, lr=0.05):
+    """(model, optimizer, loss) for a dlhelpers.nn net."""
+    out, head, loss = {
+        "ce": (2, [], losses.CrossEntropyLoss()),
+        "bce": (1, [nn.Sigmoid()], losses.BCELoss()),
+        "mse": (1, [], losses.MSELoss()),
+    }[task]
+    layers = [nn.Dense(2, hidden, rng=seed), nn.Tanh()]
+    layers += [nn.Dropout(dropout, rng=seed + 100)] if dropout else []
+    model = nn.Sequential(*layers, nn.Dense(hidden, out, rng=seed + 1), *head)
+    return model, optim.Adam(model.parameters(), lr=lr), loss
+
+
+BACKENDS = {"torch": torch_model, "numpy": numpy_model}
+
+
+def targets(task, y):
+    """Targets in the form each loss expects: labels (N,), or (N, 1) floats."""
+    if task == "ce":
+        return y
+    if task == "mse":  # a regression target: a smooth function of the inputs
+        return np.sin(X_ALL[: len(y), :1] * 2.0) if len(y) == len(X_TRAIN) else None
+    return y.reshape(-1, 1).astype(np.float64)
+
+
+def weights(model) -> dict[str, np.ndarray]:
+    """The model's weights as numpy arrays (copies)."""
+    if isinstance(model, torch.nn.Module):
+        return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    return model.state_dict()
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def quiet_fit(model, optimizer, loss, **kwargs):
+    """fit on the moons with validation data and no progress bar."""
+    arguments = dict(X_val=X_VAL, y_val=Y_VAL, epochs=6, batch_size=32, rng=0, progress=False)
+    arguments.update(kwargs)
+    return fit(model, optimizer, loss, X_TRAIN, Y_TRAIN, **arguments)
+
+
+# ---------------------------------------------------------------------------------------------
+# fit: learning, history, accuracy, modes, progress
+# ---------------------------------------------------------------------------------------------
+
+
+def _loss_and_accuracy(model, loss_name, X, y):
+    """Recompute loss and accuracy independently of fit (functional losses, sklearn)."""
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+        with torch.no_grad():
+            dtype = next(model.parameters()).dtype
+            out = model(torch.from_numpy(X).to(dtype))
+            yt = torch.from_numpy(y)
+            F = torch.nn.functional
+            loss = {
+                "ce": lambda: F.cross_entropy(out, yt.long()),
+                "bce": lambda: F.binary_cross_entropy(out, yt.to(dtype)),
+                "bce_logits": lambda: F.binary_cross_entropy_with_logits(out, yt.to(dtype)),
+                "mse": lambda: F.mse_loss(out, yt.to(dtype)),
+            }[loss_name]()
+            out = out.numpy()
+        loss = float(loss)
+    else:
+        model.eval()
+        out = model(X)
+        loss = {
+            "ce": lambda: losses.cross_entropy(y, out),
+            "bce": lambda: losses.binary_cross_entropy(y, out),
+            "mse": lambda: losses.mean_squared_error(y, out),
+        }[loss_name]()
+    if loss_name == "mse":
+        return loss, None
+    if loss_name == "ce":
+        predicted = out.argmax(axis=1)
+    else:
+        predicted = (out > (0.0 if loss_name == "bce_logits" else 0.5)).astype(int).ravel()
+    return loss, accuracy_score(y.ravel().astype(int), predicted)
+
+
+CASES = [("torch", "ce"), ("torch", "bce"), ("torch", "bce_logits"), ("torch", "mse"),
+         ("numpy", "ce"), ("numpy", "bce"), ("numpy", "mse")]
+
+
+@pytest.mark.parametrize("backend, task", CASES)
+def test_fit_learns_and_history_matches_an_independent_evaluation(backend, task):
+    model, optimizer, loss = BACKENDS[backend](task)
+    if task == "mse":
+        y_train, y_val = np.sin(2 * X_TRAIN[:, :1]), np.sin(2 * X_VAL[:, :1])
+    else:
+        y_train, y_val = targets(task, Y_TRAIN), targets(task, Y_VAL)
+    initial_loss, _ = _loss_and_accuracy(model, task, X_TRAIN, y_train)
+    history = fit(model, optimizer, loss, X_TRAIN, y_train, X_val=X_VAL, y_val=y_val,
+                  epochs=8, rng=0, progress=False)
+    assert history.epochs == list(range(1, 9))
+    assert len(history.train_loss) == len(history.val_loss) == 8
+    assert history.train_loss[-1] < 0.6 * initial_loss
+    final_train = _loss_and_accuracy(model, task, X_TRAIN, y_train)
+    final_val = _loss_and_accuracy(model, task, X_VAL, y_val)
+    tolerance = 1e-6 if backend == "torch" else 1e-12  # float32 vs float64
+    assert history.train_loss[-1] == pytest.approx(final_train[0], rel=tolerance)
+    assert history.val_loss[-1] == pytest.approx(final_val[0], rel=tolerance)
+    if task == "mse":
+        assert history.train_acc == [] and history.val_acc == []  # no accuracy for regression
+    else:
+        assert len(history.train_acc) == len(history.val_acc) == 8
+        assert history.train_acc[-1] == final_train[1]
+        assert history.val_acc[-1] == final_val[1]
+        assert history.val_acc[-1] > 0.75
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_history_without_validation_data_has_empty_val_lists(backend):
+    history = fit(*BACKENDS[backend](), X_TRAIN, Y_TRAIN, epochs=3, rng=0, progress=False)
+    assert history.epochs == [1, 2, 3]
+    assert len(history.train_loss) == len(history.train_acc) == 3
+    assert history.val_loss == [] and history.val_acc == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fit_is_reproducible_with_a_seed(backend):
+    results = []
+    for rng in (0, 0, 1):
+        model, optimizer, loss = BACKENDS[backend](dropout=0.2)
+        torch.manual_seed(5)  # torch dropout draws from torch's generator
+        quiet_fit(model, optimizer, loss, epochs=3, rng=rng)
+        results.append(weights(model))
+    assert_same_weights(results[0], results[1])
+    assert not np.array_equal(results[0]["0.weight"], results[2]["0.weight"])
+
+
+def test_fit_uses_the_torch_models_dtype():
+    model, optimizer, loss = torch_model(dtype=torch.float64)
+    history = quiet_fit(model, optimizer, loss, epochs=2)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    final_loss, _ = _loss_and_accuracy(model, "ce", X_TRAIN, Y_TRAIN)
+    assert history.train_loss[-1] == pytest.approx(final_loss, rel=1e-12)
+
+
+class _ModeSpy(torch.nn.Module):
+    """Records (training mode, grad enabled) at every forward call."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((self.training, torch.is_grad_enabled(), len(x)))
+        return self.linear(x)
+
+
+def test_fit_trains_in_train_mode_evaluates_in_eval_mode_and_restores_the_mode():
+    model = _ModeSpy().eval()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    quiet_fit(model, optimizer, torch.nn.CrossEntropyLoss(), epochs=1, batch_size=50)
+    # 150 training samples in batches of 50, then the whole training and validation sets.
+    assert model.calls == [(True, True, 50)] * 3 + [(False, False, 150), (False, False, 50)]
+    assert model.training is False  # as before the call
+    model.train()
+    quiet_fit(model, optimizer, torch.nn.CrossEntropyLoss(), epochs=1)
+    assert model.training is True
+
+
+def test_numpy_model_mode_is_restored_after_fit():
+    model, optimizer, loss = numpy_model(dropout=0.5)
+    model.eval()
+    quiet_fit(model, optimizer, loss, epochs=1)
+    assert model.training is False and model[2].training is False
+
+
+def test_progress_false_prints_nothing(capfd):
+    quiet_fit(*numpy_model(), epochs=2)
+    quiet_fit(*torch_model(), epochs=2)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_progress_bar_shows_the_losses(capfd):
+    quiet_fit(*numpy_model(), epochs=2, progress=True)
+    out, err = capfd.readouterr()
+    assert "2/2" in err and "train_loss=" in err and "val_acc=" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# fit: bad input
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fit_refuses_targets_that_would_broadcast():
+    model, optimizer, loss = numpy_model("bce")
+    with pytest.raises(ValueError, match=r"output has shape \(32, 1\).*y_train.reshape\(-1, 1\)"):
+        fit(model, optimizer, loss, X_TRAIN, Y_TRAIN.astype(float), epochs=1, progress=False)
+    model, optimizer, loss = torch_model("mse")
+    with pytest.raises(ValueError, match=r"output has shape \(32, 1\)"):
+        fit(model, optimizer, loss, X_TRAIN, np.zeros(150), epochs=1, progress=False)
+
+
+def test_fit_explains_labels_out_of_range():
+    model, optimizer, loss = torch_model("ce")
+    with pytest.raises(ValueError, match="class label 2 but the model outputs 2 scores"):
+        fit(model, optimizer, loss, X_TRAIN, Y_TRAIN + 1, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"epochs": 2.0}, TypeError, "epochs"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"start_epoch": 7}, ValueError, "start_epoch"),
+        ({"y_val": None}, ValueError, "X_val and y_val"),
+        ({"X_val": X_VAL[:, :1]}, ValueError, "X_val must have 2 columns"),
+        ({"progress": "no"}, TypeError, "progress"),
+        ({"rng": -1}, ValueError, "rng"),
+        ({"rng": "seed"}, TypeError, "rng"),
+        ({"history": {"epochs": []}}, TypeError, "history"),
+        ({"history": History(epochs=[1], train_loss=[0.5])}, ValueError, "start_epoch"),
+        ({"early_stopping": 3}, TypeError, "early_stopping"),
+        ({"scheduler": "cosine"}, TypeError, "scheduler"),
+        ({"checkpoint_path": "/nonexistent/dir/ckpt.npz"}, FileNotFoundError, "directory"),
+    ],
+)
+def test_fit_rejects_bad_arguments(kwargs, error, match):
+    model, optimizer, loss = numpy_model()
+    with pytest.raises(error, match=match):
+        quiet_fit(model, optimizer, loss, **kwargs)
+
+
+def test_fit_rejects_mixed_backends_and_foreign_optimizers():
+    torch_net, torch_opt, torch_loss = torch_model()
+    numpy_net, numpy_opt, numpy_loss = numpy_model()
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim"):
+        quiet_fit(torch_net, numpy_opt, torch_loss)
+    with pytest.raises(TypeError, match="loss_fn must be a torch loss"):
+        quiet_fit(torch_net, torch_opt, numpy_loss)
+    with pytest.raises(TypeError, match="optimizer must be a dlhelpers.optim"):
+        quiet_fit(numpy_net, torch_opt, numpy_loss)
+    with pytest.raises(TypeError, match="loss_fn must be a dlhelpers.losses"):
+        quiet_fit(numpy_net, numpy_opt, torch_loss)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module or a dlhelpers"):
+        quiet_fit(lambda x: x, numpy_opt, numpy_loss)
+    other_net, other_opt, _ = numpy_model(seed=3)
+    with pytest.raises(ValueError, match="optimizer must update the model's parameters"):
+        quiet_fit(numpy_net, other_opt, numpy_loss)
+    other_torch, other_torch_opt, _ = torch_model(seed=3)
+    with pytest.raises(ValueError, match="optimizer must update the model's parameters"):
+        quiet_fit(torch_net, other_torch_opt, torch_loss)
+
+
+def test_fit_checks_early_stopping_against_the_data():
+    with pytest.raises(ValueError, match="pass X_val and y_val"):
+        fit(*numpy_model(), X_TRAIN, Y_TRAIN, epochs=2, progress=False,
+            early_stopping=EarlyStopping(2))
+    with pytest.raises(ValueError, match="this loss has no accuracy"):
+        fit(*numpy_model("mse"), X_TRAIN, np.zeros((150, 1)), epochs=2, progress=False,
+            early_stopping=EarlyStopping(2, monitor="train_acc"))
+    stopper = EarlyStopping(2)
+    quiet_fit(*numpy_model(), epochs=2, early_stopping=stopper)
+    with pytest.raises(ValueError, match="already been used"):
+        quiet_fit(*numpy_model(), epochs=2, early_stopping=stopper)
+
+
+def test_fit_does_not_change_the_callers_history_or_data():
+    model, optimizer, loss = numpy_model()
+    first = quiet_fit(model, optimizer, loss, epochs=2)
+    snapshot = first.to_dict()
+    X_copy = X_TRAIN.copy()
+    second = quiet_fit(model, optimizer, loss, epochs=4, history=first, start_epoch=2)
+    assert first.to_dict() == snapshot
+    assert second.epochs == [1, 2, 3, 4]
+    np.testing.assert_array_equal(X_TRAIN, X_copy)
+
+
+# ---------------------------------------------------------------------------------------------
+# History and EarlyStopping on their own
+# ---------------------------------------------------------------------------------------------
+
+
+def test_history_round_trips_and_validates():
+    history = History(epochs=[1, 2], train_loss=[0.5, 0.4], val_loss=[0.6, 0.5],
+                      train_acc=[0.7, 0.8], val_acc=[0.6, 0.7])
+    assert History.from_dict(history.to_dict()) == history
+    with pytest.raises(ValueError, match="keys"):
+        History.from_dict({"epochs": [1]})
+    bad = history.to_dict() | {"val_loss": [0.6]}
+    with pytest.raises(ValueError, match=r"history\['val_loss'\] must have one entry per epoch"):
+        History.from_dict(bad)
+    with pytest.raises(ValueError, match="list of numbers"):
+        History.from_dict(history.to_dict() | {"train_loss": ["a", "b"]})
+
+
+def _net_with_weight(value: float):
+    layer = nn.Dense(1, 1, rng=0)
+    layer.load_state_dict({"weight": np.array([[value]]), "bias": np.array([0.0])})
+    return layer
+
+
+def test_early_stopping_tracks_the_best_epoch_with_min_delta():
+    stopper = EarlyStopping(patience=2, min_delta=0.02)
+    layer = _net_with_weight(0.0)
+    decisions = []
+    # epoch 2 improves; 0.85 does not; 0.79 is not below 0.8 - 0.02: the 2nd miss stops.
+    for epoch, score in enumerate([1.0, 0.8, 0.85, 0.79], start=1):
+        layer.weight.value[...] = epoch  # the weights "of" this epoch
+        decisions.append(stopper.step(score, layer, epoch))
+    assert decisions == [False, False, False, True]
+    assert (stopper.best_epoch, stopper.best_score, stopper.stopped_epoch) == (2, 0.8, 4)
+    assert stopper.best_state["weight"][0, 0] == 2.0  # a copy taken at epoch 2
+    stopper.restore_best(layer)
+    assert layer.weight.value[0, 0] == 2.0
+    layer.weight.value[...] = 9.0
+    assert stopper.best_state["weight"][0, 0] == 2.0  # restoring did not share memory
+
+
+def test_early_stopping_on_accuracy_maximizes():
+    stopper = EarlyStopping(patience=1, monitor="val_acc")
+    layer = _net_with_weight(0.0)
+    assert stopper.step(0.5, layer, 1) is False
+    assert stopper.step(0.7, layer, 2) is False
+    assert stopper.step(0.6, layer, 3) is True
+    assert (stopper.best_epoch, stopper.best_score) == (2, 0.7)
+
+
+def test_early_stopping_keeps_a_deep_copy_of_torch_weights():
+    model, _, _ = torch_model()
+    stopper = EarlyStopping(patience=3)
+    stopper.step(1.0, model, 1)
+    saved = stopper.best_state["0.weight"].clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    assert torch.equal(stopper.best_state["0.weight"], saved)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [({"patience": 0}, ValueError), ({"patience": 1.5}, TypeError),
+     ({"patience": 2, "min_delta": -1.0}, ValueError),
+     ({"patience": 2, "monitor": "loss"}, ValueError)],
+)
+def test_early_stopping_rejects_bad_arguments(kwargs, error):
+    with pytest.raises(error, match=next(k for k in ("monitor", "min_delta", "patience")
+                                         if k in kwargs)):
+        EarlyStopping(**kwargs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fit_with_early_stopping_restores_the_weights_of_the_best_epoch(backend):
+    # Validation labels flipped: the better the model learns, the worse the val loss gets,
+    # so early stopping must fire.
+    make = BACKENDS[backend]
+    stopper = EarlyStopping(patience=3)
+    model, optimizer, loss = make()
+    history = quiet_fit(model, optimizer, loss, y_val=1 - Y_VAL, epochs=30,
+                        early_stopping=stopper)
+    best = int(np.argmin(history.val_loss)) + 1  # first epoch with the lowest val loss
+    assert stopper.best_epoch == best
+    assert stopper.best_score == min(history.val_loss)
+    assert stopper.stopped_epoch == best + 3 == history.epochs[-1] < 30
+    # Oracle: the same run stopped after best_epoch epochs (same seed, same batches).
+    replay, replay_optimizer, _ = make()
+    quiet_fit(replay, replay_optimizer, loss, y_val=1 - Y_VAL, epochs=best)
+    assert_same_weights(weights(model), weights(replay))
+    # ...and not the weights of the last epoch.
+    last, last_optimizer, _ = make()
+    quiet_fit(last, last_optimizer, loss, y_val=1 - Y_VAL, epochs=stopper.stopped_epoch)
+    assert not np.array_equal(weights(model)["0.weight"], weights(last)["0.weight"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: round trip
+# ---------------------------------------------------------------------------------------------
+
+
+def _schedule(backend, optimizer):
+    if backend == "torch":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    return optim.StepLR(optimizer, step_size=2, gamma=0.5)
+
+
+def _assert_same_state(a, b):
+    """Equal nested states (dicts, lists, arrays, tensors, numbers), exactly."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys()
+        for key in a:
+            _assert_same_state(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _assert_same_state(x, y)
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_checkpoint_round_trip(backend, tmp_path):
+    make = BACKENDS[backend]
+    model, optimizer, loss = make(dropout=0.2)
+    scheduler, stopper = _schedule(backend, optimizer), EarlyStopping(patience=50)
+    history = quiet_fit(model, optimizer, loss, epochs=3, scheduler=scheduler,
+                        early_stopping=stopper)
+    extra_array = torch.arange(3) if backend == "torch" else np.arange(3)
+    path = save_checkpoint(tmp_path / "ckpt", model, optimizer, epoch=3, history=history,
+                           scheduler=scheduler, early_stopping=stopper, note="hi",
+                           values=[1, 2.5, None], array=extra_array)
+    assert path == tmp_path / "ckpt" and path.is_file()
+    assert os.listdir(tmp_path) == ["ckpt"]  # no temporary file left
+
+    fresh, fresh_optimizer, _ = make(seed=9, dropout=0.2)
+    fresh_scheduler, fresh_stopper = _schedule(backend, fresh_optimizer), EarlyStopping(50)
+    loaded = load_checkpoint(path, fresh, fresh_optimizer, scheduler=fresh_scheduler,
+                             early_stopping=fresh_stopper)
+    assert loaded["epoch"] == 3
+    assert loaded["history"] == history
+    assert loaded["extra"]["note"] == "hi" and loaded["extra"]["values"] == [1, 2.5, None]
+    _assert_same_state(loaded["extra"]["array"], extra_array)
+    assert_same_weights(weights(fresh), weights(model))
+    _assert_same_state(fresh_optimizer.state_dict(), optimizer.state_dict())
+    _assert_same_state(fresh_scheduler.state_dict(), scheduler.state_dict())
+    _assert_same_state(fresh_stopper.state_dict(), stopper.state_dict())
+
+
+def test_numpy_checkpoints_are_npz_with_flat_keys_and_no_pickle(tmp_path):
+    model, optimizer, _ = numpy_model()
+    path = save_checkpoint(tmp_path / "ckpt.npz", model, optimizer, epoch=1)
+    with np.load(path, allow_pickle=False) as archive:
+        names = set(archive.files)
+        np.testing.assert_array_equal(archive["model/0.weight"], model.state_dict()["0.weight"])
+    assert {"meta", "model/0.weight", "model/2.bias", "optimizer/exp_avg.0"} <= names
+
+
+def test_load_checkpoint_can_skip_the_random_state(tmp_path):
+    model, optimizer, _ = numpy_model(dropout=0.5)
+    path = save_checkpoint(tmp_path / "c.npz", model, optimizer)
+    dropout_rng = model[2].rng
+    before = dropout_rng.bit_generator.state
+    dropout_rng.random(10)  # move the generator on
+    load_checkpoint(path, model, restore_rng=False)
+    assert dropout_rng.bit_generator.state != before
+    load_checkpoint(path, model)
+    assert dropout_rng.bit_generator.state == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Resuming gives exactly the uninterrupted run
+# ---------------------------------------------------------------------------------------------
+
+
+def _run(backend, path, epochs, *, resume, y_val=Y_VAL, patience=50, restore_rng=True):
+    """Train a dropout net with Adam, a schedule and early stopping; optionally resume.
+
+    A resumed run starts like a restarted program: other initial weights, another random state
+    (torch's generator seeded with 9, a new numpy Dropout generator); the checkpoint must
+    restore all of it.
+    """
+    model, optimizer, loss = BACKENDS[backend](seed=9 if resume else 0, dropout=0.3)
+    scheduler, stopper = _schedule(backend, optimizer), EarlyStopping(patience)
+    start, history, rng = 0, None, 0
+    if resume:
+        saved = load_checkpoint(path, model, optimizer, scheduler=scheduler,
+                                early_stopping=stopper, restore_rng=restore_rng)
+        start, history, rng = saved["epoch"], saved["history"], saved["extra"]["seed"]
+    history = quiet_fit(model, optimizer, loss, y_val=y_val, epochs=epochs, rng=rng,
+                        scheduler=scheduler, early_stopping=stopper, checkpoint_path=path,
+                        history=history, start_epoch=start)
+    return weights(model), history
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_resuming_gives_exactly_the_uninterrupted_run(backend, tmp_path):
+    expected_weights, expected_history = _run(backend, tmp_path / "a", 8, resume=False)
+    _run(backend, tmp_path / "b", 3, resume=False)  # "interrupted" after epoch 3
+    assert load_checkpoint(tmp_path / "b", BACKENDS[backend](dropout=0.3)[0])["epoch"] == 3
+    resumed_weights, resumed_history = _run(backend, tmp_path / "b", 8, resume=True)
+    assert_same_weights(resumed_weights, expected_weights)
+    assert resumed_history == expected_history
+    # Control: without the saved random state the dropout masks differ, and so do the weights.
+    _run(backend, tmp_path / "c", 3, resume=False)
+    other_weights, _ = _run(backend, tmp_path / "c", 8, resume=True, restore_rng=False)
+    assert not np.array_equal(other_weights["0.weight"], expected_weights["0.weight"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_resuming_after_early_stopping_fired_restores_the_best_weights(backend, tmp_path):
+    flipped = 1 - Y_VAL
+    expected, expected_history = _run(backend, tmp_path / "a", 30, resume=False,
+                                      y_val=flipped, patience=2)
+    stopped = expected_history.epochs[-1]
+    assert stopped < 30
+    _run(backend, tmp_path / "b", stopped, resume=False, y_val=flipped, patience=2)
+    resumed, resumed_history = _run(backend, tmp_path / "b", 30, resume=True, y_val=flipped,
+                                    patience=2)
+    assert resumed_history == expected_history  # no further epoch was trained
+    assert_same_weights(resumed, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: bad files are refused with clear errors
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=list(BACKENDS))
+def saved(request, tmp_path):
+    """(backend, path of a valid checkpoint, a fresh model and optimizer to load into)."""
+    backend = request.param
+    model, optimizer, _ = BACKENDS[backend]()
+    path = save_checkpoint(tmp_path / "ckpt", model, optimizer, epoch=2)
+    fresh, fresh_optimizer, _ = BACKENDS[backend](seed=4)
+    return backend, path, fresh, fresh_optimizer
+
+
+def test_missing_file_raises_file_not_found_with_the_path(saved, tmp_path):
+    _, _, model, _ = saved
+    missing = tmp_path / "nothing-here.ckpt"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        load_checkpoint(missing, model)
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.95])
+def test_truncated_file_is_refused(saved, keep):
+    _, path, model, _ = saved
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    before = weights(model)
+    with pytest.raises(ValueError, match="not a complete zip archive.*truncated"):
+        load_checkpoint(path, model)
+    assert_same_weights(weights(model), before)
+
+
+def test_random_bytes_are_refused(saved):
+    _, path, model, _ = saved
+    path.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(ValueError, match="not a dlhelpers checkpoint"):
+        load_checkpoint(path, model)
+
+
+def test_a_flipped_byte_inside_the_weights_is_detected(saved):
+    backend, path, model, _ = saved
+    data = bytearray(path.read_bytes())
+    raw = weights(BACKENDS[backend]()[0])["0.weight"]  # the saved model's first weights
+    start = bytes(data).find(np.ascontiguousarray(raw).tobytes())
+    assert start > 0, "the weights' bytes should be stored verbatim"
+    data[start + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupted"):
+        load_checkpoint(path, model)
+
+
+class _Payload:
+    """Unpickling this object creates a directory: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_the_malicious_payload_really_runs_code_when_unpickled(tmp_path):
+    # Control for the next two tests: plain pickle would run it.
+    marker = tmp_path / "ran"
+    pickle.loads(pickle.dumps(_Payload(marker)))
+    assert marker.is_dir()
+
+
+def test_torch_checkpoints_are_loaded_with_weights_only(tmp_path):
+    model, _, _ = torch_model()
+    marker, path = tmp_path / "ran", tmp_path / "evil.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "model": _Payload(marker)}, path)
+    with pytest.raises(ValueError, match="refused.*weights_only=True"):
+        load_checkpoint(path, model)
+    assert not marker.exists()
+    plain = tmp_path / "evil.pkl"
+    plain.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(ValueError, match="not a dlhelpers checkpoint"):
+        load_checkpoint(plain, model)
+    assert not marker.exists()
+
+
+def test_numpy_checkpoints_are_loaded_without_pickle(tmp_path):
+    model, _, _ = numpy_model()
+    marker, path = tmp_path / "ran", tmp_path / "evil.npz"
+    payload = np.empty(1, dtype=object)
+    payload[0] = _Payload(marker)
+    np.savez(path, meta=np.frombuffer(b"{}", dtype=np.uint8), evil=payload)
+    with pytest.raises(ValueError, match="corrupted.*allow_pickle"):
+        load_checkpoint(path, model)
+    assert not marker.exists()
+
+
+def test_foreign_archives_are_refused(tmp_path):
+    torch_net, _, _ = torch_model()
+    numpy_net, _, _ = numpy_model()
+    bare = tmp_path / "state.pt"
+    torch.save(torch_net.state_dict(), bare)  # a torch file, but not a checkpoint
+    with pytest.raises(ValueError, match="not a dlhelpers checkpoint"):
+        load_checkpoint(bare, torch_net)
+    arrays = tmp_path / "arrays.npz"
+    np.savez(arrays, w=np.zeros(3))
+    with pytest.raises(ValueError, match="zip archive but not a dlhelpers checkpoint"):
+        load_checkpoint(arrays, numpy_net)
+    future = tmp_path / "future.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "version": 99}, future)
+    with pytest.raises(ValueError, match="format version 99.*reads version 1"):
+        load_checkpoint(future, torch_net)
+
+
+def test_checkpoint_of_the_other_backend_is_refused(tmp_path):
+    torch_net, _, _ = torch_model()
+    numpy_net, _, _ = numpy_model()
+    torch_file = save_checkpoint(tmp_path / "t", torch_net)
+    numpy_file = save_checkpoint(tmp_path / "n", numpy_net)
+    with pytest.raises(ValueError, match="checkpoint of a torch model.*numpy"):
+        load_checkpoint(torch_file, numpy_net)
+    with pytest.raises(ValueError, match=r"checkpoint of a numpy \(dlhelpers.nn\) model.*torch"):
+        load_checkpoint(numpy_file, torch_net)
+
+
+def test_checkpoint_of_another_architecture_is_refused_and_changes_nothing(saved):
+    backend, path, _, _ = saved
+    other, other_optimizer, _ = BACKENDS[backend](hidden=8)
+    before = weights(other)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_checkpoint(path, other, other_optimizer)
+    assert_same_weights(weights(other), before)
+
+
+def test_a_failing_part_rolls_back_the_parts_already_loaded(tmp_path):
+    # The model fits, the optimizer does not (SGD state into Adam): the model must not change.
+    model, _, _ = numpy_model()
+    path = save_checkpoint(tmp_path / "c.npz", model, optim.SGD(model.parameters(), lr=0.1))
+    fresh, fresh_adam, _ = numpy_model(seed=4)
+    before = weights(fresh)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_checkpoint(path, fresh, fresh_adam)
+    assert_same_weights(weights(fresh), before)
+
+
+def test_asking_for_a_part_the_checkpoint_lacks_is_an_error(tmp_path):
+    model, optimizer, _ = numpy_model()
+    path = save_checkpoint(tmp_path / "c.npz", model)
+    with pytest.raises(ValueError, match="has no optimizer state"):
+        load_checkpoint(path, model, optimizer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: writing
+# ---------------------------------------------------------------------------------------------
+
+
+def test_save_checkpoint_rejects_bad_arguments(tmp_path):
+    model, _, _ = numpy_model()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save_checkpoint(tmp_path / "missing" / "c.npz", model)
+    with pytest.raises(TypeError, match=r"extra\['thing'\]"):
+        save_checkpoint(tmp_path / "c.npz", model, thing=object())
+    with pytest.raises(TypeError, match="path"):
+        save_checkpoint(3, model)
+    with pytest.raises(ValueError, match="epoch"):
+        save_checkpoint(tmp_path / "c.npz", model, epoch=-1)
+    with pytest.raises(TypeError, match="history"):
+        save_checkpoint(tmp_path / "c.npz", model, history=[1.0])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    model, _, _ = numpy_model()
+    path = save_checkpoint(tmp_path / "c.npz", model, epoch=1)
+
+    def fail_halfway(file, **arrays):
+        file.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", fail_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, model, epoch=2)
+    monkeypatch.undo()
+    assert load_checkpoint(path, model)["epoch"] == 1
+    assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_leftover_temporary_files_of_a_crash_are_removed(tmp_path):
+    model, _, _ = numpy_model()
+    leftover = tmp_path / ".c.npz.k2j4h5g6.tmp"
+    leftover.write_bytes(b"half")
+    unrelated = tmp_path / ".other.npz.k2j4h5g6.tmp"
+    unrelated.write_bytes(b"someone else's")
+    save_checkpoint(tmp_path / "c.npz", model)
+    assert sorted(os.listdir(tmp_path)) == [".other.npz.k2j4h5g6.tmp", "c.npz"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The kill test: SIGKILL at random moments never leaves a broken checkpoint
+# ---------------------------------------------------------------------------------------------
+
+HELPER = Path(__file__).with_name("_resumable_training.py")
+KILL_EPOCHS = 60
+KILL_TRIALS = 12
+
+
+def _load_helper():
+    spec = importlib.util.spec_from_file_location("_resumable_training", HELPER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="needs fork() to start the killed runs quickly")
+def test_runs_killed_at_random_moments_resume_to_the_uninterrupted_result(tmp_path):
+    helper = _load_helper()
+    started = time.perf_counter()
+    reference_model, reference = helper.train(tmp_path / "reference.npz", KILL_EPOCHS)
+    run_time = time.perf_counter() - started  # scales the delays to this machine's speed
+
+    checkpoint = tmp_path / "run" / "ckpt.npz"
+    checkpoint.parent.mkdir()
+    temporary = re.compile(r"\.ckpt\.npz\.[a-z0-9_]+\.tmp")
+    # Seeded kill moments, counted from the start of training (after loading the checkpoint);
+    # together about 60% of one whole run, so every run is killed before it can finish.
+    delays = np.random.default_rng(2024).uniform(0.2, 1.0, size=KILL_TRIALS) * run_time
+    delays /= KILL_TRIALS
+    context = multiprocessing.get_context("fork")  # starts at once, no torch import per run
+    last_epoch, killed, seen_temporaries = 0, 0, set()
+    for delay in delays:
+        training = context.Event()
+        run = context.Process(target=helper.train, args=(checkpoint, KILL_EPOCHS, training.set))
+        run.start()
+        assert training.wait(timeout=60), "the run did not start training"
+        time.sleep(delay)
+        run.kill()  # SIGKILL: no clean-up code runs
+        run.join()
+        killed += run.exitcode == -signal.SIGKILL
+        names = set(os.listdir(checkpoint.parent))
+        # Only the checkpoint and temporary files; a temporary never takes the checkpoint name.
+        assert all(name == "ckpt.npz" or temporary.fullmatch(name) for name in names), names
+        seen_temporaries |= names - {"ckpt.npz"}
+        if not checkpoint.exists():
+            continue  # killed before the first epoch ended
+        _, model, optimizer, scheduler, stopper = helper.build()
+        saved = load_checkpoint(checkpoint, model, optimizer, scheduler=scheduler,
+                                early_stopping=stopper)  # never corrupt
+        epoch = saved["epoch"]
+        assert last_epoch <= epoch < KILL_EPOCHS
+        # The checkpoint is the uninterrupted run's state at that epoch.
+        assert saved["history"].train_loss == reference.train_loss[:epoch]
+        assert saved["history"].val_loss == reference.val_loss[:epoch]
+        last_epoch = epoch
+    assert killed == KILL_TRIALS
+    assert last_epoch > 0  # the kills landed during training
+
+    # Finish in a fresh interpreter, from whatever the last kill left.
+    result = tmp_path / "result.npz"
+    subprocess.run([sys.executable, str(HELPER), str(checkpoint), str(KILL_EPOCHS), str(result)],
+                   check=True, timeout=120)
+    with np.load(result) as finished:
+        assert_same_weights({k: finished[k] for k in reference_model.state_dict()},
+                            reference_model.state_dict())
+        np.testing.assert_array_equal(finished["train_loss"], reference.train_loss)
+        np.testing.assert_array_equal(finished["val_loss"], reference.val_loss)
+    assert os.listdir(checkpoint.parent) == ["ckpt.npz"]  # leftovers cleaned by later saves
+    print(f"kill test: {killed} kills, {len(seen_temporaries)} killed mid-write (temporary file "
+          f"left), last checkpoint at epoch {last_epoch} of {KILL_EPOCHS}, "
+          f"one run takes {run_time:.2f} s")
