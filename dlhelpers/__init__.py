@@ -15,6 +15,7 @@ from dlhelpers.activations import (
     tanh_derivative,
 )
 from dlhelpers.autograd import Value
+from dlhelpers.data import batches, load_digits, make_moons, train_val_test_split
 from dlhelpers.gradcheck import numerical_gradient, relative_error
 from dlhelpers.losses import (
     BCELoss,
@@ -27,6 +28,7 @@ from dlhelpers.losses import (
 from dlhelpers.nn import Dense, Dropout, Module, Parameter, ReLU, Sequential, Sigmoid, Tanh
 from dlhelpers.optim import SGD, Adam
 from dlhelpers.seeding import set_seed
+from dlhelpers.train import EarlyStopping, History, fit, load_checkpoint, save_checkpoint
 
 __all__ = [
     "SGD",
@@ -35,6 +37,8 @@ __all__ = [
     "CrossEntropyLoss",
     "Dense",
     "Dropout",
+    "EarlyStopping",
+    "History",
     "MSELoss",
     "Module",
     "Parameter",
@@ -43,17 +47,24 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "Value",
+    "batches",
     "binary_cross_entropy",
     "cross_entropy",
+    "fit",
+    "load_checkpoint",
+    "load_digits",
+    "make_moons",
     "mean_squared_error",
     "numerical_gradient",
     "relative_error",
     "relu",
     "relu_derivative",
+    "save_checkpoint",
     "set_seed",
     "sigmoid",
     "sigmoid_derivative",
     "softmax",
     "tanh",
     "tanh_derivative",
+    "train_val_test_split",
 ]
