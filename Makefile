@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install lab test lint unit notebooks bench clean
+.PHONY: install lab test test-browser lint unit notebooks bench clean
 
 install: $(STAMP)
 
@@ -31,6 +31,19 @@ lint: $(STAMP)
 test: lint $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# The course in a real browser: JupyterLab on a free loopback port, driven by Debian's Chromium
+# (headless) through Playwright; runs every notebook, moves a slider, opens the slides. Chromium
+# comes from apt (no browser download); screenshots go to build/browser/.
+BROWSER_STAMP := $(VENV)/.installed-browser
+
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,browser]'
+	touch $(BROWSER_STAMP)
+
+test-browser: $(BROWSER_STAMP)
+	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	DLCOURSE_BROWSER_TESTS=1 $(BIN)/python -m pytest -ra tests/browser
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
