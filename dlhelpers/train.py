@@ -241,9 +241,9 @@ def _check_output(output_shape, y: np.ndarray, kind: str | None, y_name: str) ->
                 f"the model output must be class scores of shape (N, C) for {y_name} with "
                 f"class labels, got shape {tuple(output_shape)}"
             )
-        if y.max() >= output_shape[1]:
+        if y.min() < 0 or y.max() >= output_shape[1]:
             raise ValueError(
-                f"{y_name} holds class label {y.max()} but the model outputs "
+                f"{y_name} holds class labels from {y.min()} to {y.max()} but the model outputs "
                 f"{output_shape[1]} scores per sample (labels 0 to {output_shape[1] - 1})"
             )
     elif tuple(output_shape) != y.shape:

@@ -272,8 +272,11 @@ def test_fit_refuses_targets_that_would_broadcast():
 
 def test_fit_explains_labels_out_of_range():
     model, optimizer, loss = torch_model("ce")
-    with pytest.raises(ValueError, match="class label 2 but the model outputs 2 scores"):
+    with pytest.raises(ValueError, match="labels from 1 to 2 but the model outputs 2 scores"):
         fit(model, optimizer, loss, X_TRAIN, Y_TRAIN + 1, epochs=1, progress=False)
+    model, optimizer, loss = numpy_model("ce")
+    with pytest.raises(ValueError, match=r"labels from -1 to 0 .*\(labels 0 to 1\)"):
+        fit(model, optimizer, loss, X_TRAIN, Y_TRAIN - 1, epochs=1, progress=False)
 
 
 @pytest.mark.parametrize(
