@@ -51,7 +51,7 @@ def train(checkpoint, epochs: int, ready=None):
     if ready is not None:
         ready()
     history = fit(model, optimizer, losses.CrossEntropyLoss(), X_train, y_train,
-                  X_val=X_val, y_val=y_val, epochs=epochs, batch_size=16, rng=SEED,
+                  X_val=X_val, y_val=y_val, epochs=epochs, batch_size=32, rng=SEED,
                   progress=False, scheduler=scheduler, early_stopping=early_stopping,
                   checkpoint_path=checkpoint, history=history, start_epoch=start_epoch)
     return model, history
