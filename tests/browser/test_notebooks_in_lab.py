@@ -26,9 +26,12 @@ def _server_path(notebook):
 
 @pytest.mark.parametrize("notebook", [SCRATCH, *NOTEBOOKS], ids=lambda path: path.stem)
 def test_notebook_runs_and_renders_in_jupyterlab(view, screenshots, notebook):
-    view.open(_server_path(notebook))
+    path = _server_path(notebook)
+    view.open(path)
     completed = view.run_all()
-    problems = find_problems(view.cells(), stored=json.loads(notebook.read_text()))
+    # The server's copy, taken when the test run started, is the committed notebook that ran.
+    stored = json.loads((view.lab.root_dir / path).read_text())
+    problems = find_problems(view.cells(), stored=stored)
     if not completed:
         problems.append("Run All Cells stopped before the last cell")
 
@@ -54,16 +57,23 @@ def test_notebook_runs_and_renders_in_jupyterlab(view, screenshots, notebook):
 
 
 def test_each_check_catches_what_it_is_for(view):
-    """broken.ipynb shows a figure as text, a widget that cannot render, and an error."""
+    """broken.ipynb has one of each problem; each check must report its own, and only that."""
     view.open(_server_path(BROKEN))
     assert view.run_all() is False  # Run All stops at the error
-    problems = find_problems(view.cells())
-    expected = {
-        "figure shown as text": "cell 1: figure shown as text: '<Figure size 200x200 with 0 Axes>'",
-        "widget": "cell 2: widget shown as text, not as a control",
-        "error": "cell 3: error ZeroDivisionError: division by zero",
-        "not run": "cell 4: did not run",
-    }
-    for what, line in expected.items():
-        assert any(problem.startswith(line) for problem in problems), (what, problems)
+    # Its committed version was never run: no figures, no widgets.
+    problems = find_problems(view.cells(), stored=json.loads(BROKEN.read_text()))
+    expected = [
+        "cell 1: figure shown as text: '<Figure size 200x200 with 0 Axes>'",
+        "cell 2: widget shown as text, not as a control",
+        "cell 3: wrote to stderr: 'a warning\\n'",
+        "cell 5: error ZeroDivisionError: division by zero",
+        "cell 6: did not run",
+        "2 widgets in the browser, 0 in the committed notebook",
+    ]
     assert len(problems) == len(expected), problems
+    for line, problem in zip(expected, problems, strict=True):
+        assert problem.startswith(line), (line, problems)
+
+    move = view.move_first_slider()  # cell 4: its value changes, no figure follows
+    assert (move.readout_before, move.readout_after != move.readout_before) == ("1.00", True)
+    assert move.figure_changed is False

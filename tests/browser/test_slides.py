@@ -36,15 +36,22 @@ _SLIDES_JS = """
 """
 
 
+def _server_copy(view, notebook) -> tuple[str, dict]:
+    """The notebook's path on the server and its content there (as the slideshow reads it)."""
+    path = f"{'fixtures' if notebook in FIXTURES else 'notebooks'}/{notebook.name}"
+    return path, json.loads((view.lab.root_dir / path).read_text())
+
+
 def _open_slides(view, notebook):
     """Open the notebook in JupyterLab, press its slideshow button, return the slides' frame."""
-    view.open(f"{'fixtures' if notebook in FIXTURES else 'notebooks'}/{notebook.name}")
+    path, stored = _server_copy(view, notebook)
+    view.open(path)
     view.page.locator(
         ".jp-NotebookPanel-toolbar [data-jp-item-name='RISE-button'] button"
     ).first.click()
     frame_element = view.page.wait_for_selector("iframe[src*='/rise/']", timeout=60_000)
     frame = frame_element.content_frame()
-    expected = slide_structure(json.loads(notebook.read_text()))["slides"]
+    expected = slide_structure(stored)["slides"]
     frame.wait_for_function(  # reveal.js has laid the slides out and shows one
         """(n) => document.querySelectorAll('.reveal .slides > section').length >= n
                   && document.querySelector('.reveal .slides > section.present') !== null""",
@@ -71,7 +78,7 @@ def _first_lines_of_skipped_cells(notebook: dict) -> list[str]:
 
 @pytest.mark.parametrize("notebook", SLIDES, ids=lambda path: path.stem)
 def test_slideshow_follows_the_notebooks_slide_metadata(view, screenshots, notebook):
-    stored = json.loads(notebook.read_text())
+    _, stored = _server_copy(view, notebook)
     expected = slide_structure(stored)
     frame_element, frame = _open_slides(view, notebook)
     shown = frame.evaluate(_SLIDES_JS)
