@@ -493,7 +493,14 @@ def find_problems(cells: list[Cell], stored: dict | None = None) -> list[str]:
             broken = [img for img in out.images if not img["complete"] or img["width"] == 0]
             if broken:
                 problems.append(f"{where}: {len(broken)} image(s) did not load")
-    if stored is not None:
+    unexecuted = stored is not None and sum(
+        cell["cell_type"] == "code" and cell.get("execution_count") is None
+        for cell in stored["cells"]
+    )
+    if unexecuted:
+        problems.append(f"the committed notebook is not executed ({unexecuted} code cells never "
+                        "ran), so there is nothing to compare with")
+    elif stored is not None:
         if figures != stored_figures:
             problems.append(f"{figures} figures in the browser, {stored_figures} in the committed "
                             "notebook")

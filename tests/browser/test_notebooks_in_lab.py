@@ -60,7 +60,7 @@ def test_each_check_catches_what_it_is_for(view):
     """broken.ipynb has one of each problem; each check must report its own, and only that."""
     view.open(_server_path(BROKEN))
     assert view.run_all() is False  # Run All stops at the error
-    # Its committed version was never run: no figures, no widgets.
+    # Its committed version was never run (unlike a lecture notebook): that is reported too.
     problems = find_problems(view.cells(), stored=json.loads(BROKEN.read_text()))
     expected = [
         "cell 1: figure shown as text: '<Figure size 200x200 with 0 Axes>'",
@@ -68,7 +68,7 @@ def test_each_check_catches_what_it_is_for(view):
         "cell 3: wrote to stderr: 'a warning\\n'",
         "cell 5: error ZeroDivisionError: division by zero",
         "cell 6: did not run",
-        "2 widgets in the browser, 0 in the committed notebook",
+        "the committed notebook is not executed (6 code cells never ran)",
     ]
     assert len(problems) == len(expected), problems
     for line, problem in zip(expected, problems, strict=True):
