@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install lab test test-browser lint bench clean
+.PHONY: install lab test test-browser lint bench assignments grade clean
 
 install: $(STAMP)
 
@@ -50,6 +50,16 @@ test-browser: $(BROWSER_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Graded assignments (nbgrader; see assignments/README_SECTION.md). `assignments` writes the
+# student versions, assignments/release/ (committed), from assignments/source/; `grade`
+# autogrades assignments/submitted/<student>/<assignment>/ into assignments/grades.csv and
+# assignments/feedback/.
+assignments: $(STAMP)
+	$(BIN)/python assignments/course.py release
+
+grade: $(STAMP)
+	$(BIN)/python assignments/course.py grade
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build

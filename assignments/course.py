@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import builtins
 import csv
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -40,6 +42,7 @@ SUSPICIOUS_ATTRIBUTES = {"_exit", "_getframe", "__builtins__", "__class__", "__c
                          "__dict__", "__globals__", "__subclasses__", "displayhook", "excepthook",
                          "exit", "kill", "modules", "setprofile", "settrace", "system"}
 HARMLESS_MAGICS = {"matplotlib", "time", "timeit"}
+BUILTIN_NAMES = {name for name in dir(builtins) if not name.startswith("_")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -47,18 +50,23 @@ HARMLESS_MAGICS = {"matplotlib", "time", "timeit"}
 # ---------------------------------------------------------------------------------------------
 
 
+VERBOSE = False  # print nbgrader's whole log (--verbose), not only its errors
+
+
 def nbgrader(root: Path, *args: str) -> int:
     """Run one nbgrader command on the course directory `root`; return its exit status."""
     command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={root}"]
     print("$ nbgrader " + " ".join(args), flush=True)
+    start = time.perf_counter()
     # nbgrader starts the `alembic` program (gradebook set-up): it lives next to this Python.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
     # nbgrader's full log is long (it warns about every test cell with hidden tests, as those
     # differ from the released cell); show its errors. Run the command by hand for the rest.
     for line in result.stderr.splitlines():
-        if "| ERROR]" in line:
+        if VERBOSE or "| ERROR]" in line:
             print("  " + line[:300])
+    print(f"  ({time.perf_counter() - start:.1f} s)", flush=True)
     return result.returncode
 
 
@@ -283,6 +291,11 @@ def _scan_code(code: str, own: set[str], imported: dict[str, str]) -> list[str]:
             flags.append(f"calls {node.func.id}()")
         elif isinstance(node, ast.Name) and node.id == "__builtins__":
             flags.append("uses __builtins__")
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and (
+                node.id in BUILTIN_NAMES):
+            flags.append(f"re-binds the built-in {node.id}")
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in BUILTIN_NAMES:
+            flags.append(f"re-binds the built-in {node.name}")
         elif isinstance(node, ast.Attribute):
             root = _root_name(node)
             module = imported.get(root, "")
@@ -311,7 +324,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="the course directory (default: this file's folder)")
     parser.add_argument("--timeout", type=int, default=None,
                         help="per-cell time limit in seconds (default: nbgrader_config.py's)")
+    parser.add_argument("--verbose", action="store_true", help="print nbgrader's whole log")
     args = parser.parse_args(argv)
+    global VERBOSE
+    VERBOSE = args.verbose
     root = args.root.resolve()
     if args.command == "release":
         release(root)

@@ -4,18 +4,23 @@
 as the course root; run nbgrader yourself from here and you get the same settings.
 """
 
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades
 from traitlets import Integer
 
 c = get_config()  # noqa: F821 (nbgrader defines get_config when it reads this file)
 
 c.CourseDirectory.course_id = "intro-deep-learning"
 
-# Per-cell time limit while autograding: an infinite loop is interrupted after this many
-# seconds, the cell counts as failed and grading goes on. The slowest cell of a correct
-# solution (assignment 3's training) takes a few seconds.
-c.Execute.timeout = 60
+# Per-cell time limit of student code and tests while autograding: an infinite loop is
+# interrupted after this many seconds, the cell counts as failed and grading goes on. The
+# slowest cell of a correct solution (assignment 3's training) takes a second or two. The
+# instructor's read-only set-up cells get LimitedExecute.setup_timeout instead (below).
+c.Execute.timeout = 30
+# After a cell's reply, wait this long for its last outputs (nbgrader fails the whole
+# submission otherwise; the default of 4 s is too short on a busy machine).
+c.Execute.iopub_timeout = 30
 
 # A deleted test cell is put back (from the gradebook) before grading, so deleting a failing
 # test does not skip it. Edited test cells are always restored: they are "locked".
@@ -24,20 +29,44 @@ c.OverwriteCells.add_missing_cells = True
 # Feedback shows at most this many lines of a cell's output (nbgrader's own limit).
 c.LimitOutput.max_lines = 300
 
+# Feedback shows what each test printed and why it failed, but not the hidden tests' code:
+# students who get their feedback first cannot pass the hidden tests on. Plain tracebacks
+# show the failing line of each frame only, not the lines around it (the hidden tests).
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+c.Execute.extra_arguments = ["--InteractiveShell.xmode=Plain"]
+
 
 class LimitedExecute(Execute):
-    """nbgrader's Execute that keeps at most `max_output_chars` of a cell's output.
+    """nbgrader's Execute with two limits of its own.
 
-    nbgrader's LimitOutput cuts long outputs by lines, after the cell has run; a single huge
-    line, or a loop printing until the time limit, would still be held in memory and written
-    to the autograded notebook and the feedback. This cuts the output as it arrives. Error
-    outputs are always kept, and a truncated stream keeps its name (nbgrader scores a test
-    cell that wrote to stderr as failed).
+    Time: the read-only set-up cells written by the instructor (imports, data) get
+    `setup_timeout`: importing torch takes seconds on a busy machine, and interrupting an import
+    would break the whole notebook. Every other cell (student code, tests) gets `timeout`.
+    Grading restores read-only cells from the gradebook, so their code is the instructor's.
+
+    Output: at most `max_output_chars` per cell. nbgrader's LimitOutput cuts long outputs by
+    lines, after the cell has run; a single huge line, or a loop printing until the time limit,
+    would still be held in memory and written to the autograded notebook and the feedback. This
+    cuts the output as it arrives. Error outputs are always kept, and a truncated stream keeps
+    its name (nbgrader scores a test cell that wrote to stderr as failed).
     """
 
+    setup_timeout = Integer(
+        300, help="Time limit of the instructor's read-only, ungraded cells, in seconds."
+    ).tag(config=True)
     max_output_chars = Integer(
         20_000, help="Characters of output kept per cell; the rest is dropped."
     ).tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.timeout_func = self._time_limit
+
+    def _time_limit(self, cell):
+        meta = cell.metadata.get("nbgrader", {})
+        # A cell unknown to the gradebook has lost its grade_id by now (OverwriteCells).
+        setup = meta.get("locked") and meta.get("grade_id") and not meta.get("grade")
+        return self.setup_timeout if setup else self.timeout
 
     def preprocess_cell(self, cell, resources, index):
         self._room, self._cut = self.max_output_chars, set()

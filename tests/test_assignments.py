@@ -32,8 +32,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"
 A1, A2, A3 = "a1_perceptron_activations", "a2_backprop_from_scratch", "a3_training_well"
-# The per-cell time limit while grading the round trip: the infinite loop costs this much.
-TIMEOUT = 10
+# The round trip grades two course copies in parallel, one per core: a1 (with the infinite
+# loop, which costs its time limit) and a2 + a3. Time limits of student code and tests per
+# copy (the set-up cells get nbgrader_config.py's setup_timeout); a3's slowest cell, the
+# training, takes about a second.
+GROUPS = {"a1": ((A1,), 10), "a2_a3": ((A2, A3), 30)}
 
 _spec = importlib.util.spec_from_file_location("course", COURSE / "course.py")
 course = importlib.util.module_from_spec(_spec)
@@ -73,7 +76,8 @@ class Case:
     """A submission and the score each part must get.
 
     The submission is the released notebook with every answer filled in from the source
-    (`complete`) or left blank, then `edits` (grade id -> new cell source), `deleted` cells
+    (`complete`) or left blank, then `edits` (grade id, or cell id of a plain cell -> new
+    source), `deleted` cells
     removed and `added` code cells appended. `zero` lists the automatically graded parts that
     must score 0 (every other one scores full points); written answers are pending (manual
     grading) when filled in and 0 when left blank.
@@ -94,10 +98,10 @@ class Case:
         answers = _answers(self.assignment) if self.complete else {}
         cells = []
         for cell in nb.cells:
-            grade_id = _grade_id(cell)
-            if grade_id in self.deleted:
+            key = _grade_id(cell) or cell.id  # grade id, or cell id for a plain cell
+            if key in self.deleted:
                 continue
-            cell.source = self.edits.get(grade_id, answers.get(grade_id, cell.source))
+            cell.source = self.edits.get(key, answers.get(key, cell.source))
             cells.append(cell)
         cells += [nbformat.v4.new_code_cell(code) for code in self.added]
         nb.cells = cells
@@ -113,6 +117,23 @@ class Case:
             else:
                 scores[part["id"]] = f"{part['points']:g}"
         return scores
+
+
+def _visible_answers(check: str) -> dict:
+    """{arguments: expected answer} of a checker's visible cases, as a student could copy them
+    from its PASS lines (recorded here by calling the checker with a recording function)."""
+    from dlhelpers import checks
+
+    reference = {"check_step_decay": lambda epoch, lr0, step_size, gamma:
+                 lr0 * gamma ** (epoch // step_size)}[check]
+    answers = {}
+
+    def recorder(*args):
+        answers[args] = reference(*args)
+        return answers[args]
+
+    getattr(checks, check)(recorder)
+    return answers
 
 
 NAIVE_SIGMOID = "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))"  # overflows for z < -709
@@ -145,23 +166,77 @@ CASES = [
         ]),
         # A wrong relu derivative, with its test cell deleted (below): grading puts it back.
         "relu_derivative": "def relu_derivative(z):\n    return np.ones_like(z)",
-        # sys.exit() inside a graded function: its test fails, grading goes on.
-        "perceptron_update": "import sys\ndef perceptron_update(w, w0, x, y, lr):\n"
-                             "    sys.exit()",
+        # An infinite loop: stopped by the time limit.
+        "perceptron_update": "def perceptron_update(w, w0, x, y, lr):\n    while True:\n"
+                             "        pass",
         # The weights that pass the visible test, hard-coded.
         "train_perceptron": "def train_perceptron(X, y, lr=0.1, epochs=20):\n"
                             "    return np.array([0.17737, 0.20122]), 0.0",
-        # An infinite loop: stopped by the time limit.
-        "boundary_x2": "def boundary_x2(x1, w, w0):\n    while True:\n        pass",
+        # sys.exit() inside a graded function: its test fails, grading goes on.
+        "boundary_x2": "import sys\ndef boundary_x2(x1, w, w0):\n    sys.exit()",
         # Huge outputs after correct answers: cut, and the answers still score.
         "sigmoid": _answers(A1)["sigmoid"] + "\nfor _ in range(100_000):\n    print('spam ' * 20)",
         "tanh": _answers(A1)["tanh"] + "\nprint('x' * 20_000_000)",
     }, deleted=("test_relu_derivative",), zero=(
         "test_relu", "test_tanh_derivative", "test_relu_derivative", "test_perceptron_update",
         "test_train_perceptron", "test_boundary_x2"),
-        status="time limit hit in test_boundary_x2",
+        status="time limit hit in test_perceptron_update",
         flags=("edited read-only cell test_relu", "deleted read-only cell test_relu_derivative",
                "re-binds checks.check_tanh_derivative", "re-binds np.allclose",
+               "uses sys.exit")),
+    Case("complete", A2),
+    Case("blank", A2, complete=False, zero=tuple(p["id"] for p in _parts(A2))),
+    # Forward differences in numerical_gradient; all-zero initial weights, so every hidden
+    # unit stays the same and the network cannot bend its boundary enough.
+    Case("partial", A2, edits={
+        "numerical_gradient": _answers(A2)["numerical_gradient"].replace(
+            "x[i] = original - eps", "x[i] = original"),
+        "train_two_layer": _answers(A2)["train_two_layer"].replace(
+            "rng.normal(0.0, 1 / np.sqrt(X.shape[1]), size=(X.shape[1], hidden))",
+            "np.zeros((X.shape[1], hidden))").replace(
+            "rng.normal(0.0, 1 / np.sqrt(hidden), size=(hidden, 1))", "np.zeros((hidden, 1))"),
+    }, zero=("test_numerical_gradient", "test_train_two_layer")),
+    Case("tampered", A2, edits={
+        # A sum instead of a mean, and the checker patched to pass it.
+        "binary_cross_entropy": _answers(A2)["binary_cross_entropy"].replace("np.mean", "np.sum")
+        + "\nchecks.check_binary_cross_entropy = lambda fn: True",
+        # Forward differences, and the test cell replaced by a friendly message.
+        "numerical_gradient": _answers(A2)["numerical_gradient"].replace(
+            "x[i] = original - eps", "x[i] = original"),
+        "test_numerical_gradient": 'print("all tests passed")',
+        # Training that always returns the network for the notebook's moons, whatever it gets.
+        "train_two_layer": _answers(A2)["train_two_layer"].replace(
+            "    rng = np.random.default_rng(rng)\n",
+            "    rng = np.random.default_rng(rng)\n    X, y = X_moons, y_moons\n"),
+    }, zero=("test_binary_cross_entropy", "test_numerical_gradient", "test_train_two_layer"),
+        flags=("re-binds checks.check_binary_cross_entropy",
+               "edited read-only cell test_numerical_gradient")),
+    Case("complete", A3),
+    Case("blank", A3, complete=False, zero=tuple(p["id"] for p in _parts(A3))),
+    # Dropout without the 1 / (1 - p) scaling; early stopping that counts an equal loss as an
+    # improvement; the written answer left blank.
+    Case("partial", A3, edits={
+        "dropout": _answers(A3)["dropout"].replace("X * keep / (1 - p)", "X * keep"),
+        "early_stopping": _answers(A3)["early_stopping"].replace(
+            "loss < best - min_delta", "loss <= best - min_delta"),
+        "a3_written_answer": "YOUR ANSWER HERE",
+    }, zero=("test_dropout", "test_early_stopping", "a3_written_answer")),
+    Case("tampered", A3, edits={
+        # The visible cases' answers, hard-coded (as printed by the checker).
+        "step_decay": "def step_decay(epoch, lr0, step_size, gamma):\n"
+                      f"    return {_visible_answers('check_step_decay')}"
+                      ".get((epoch, lr0, step_size, gamma), lr0)",
+        # eta_min forgotten, and the checker patched to pass it.
+        "cosine_schedule": "def cosine_schedule(epoch, lr0, T_max, eta_min=0.0):\n"
+                           "    return lr0 * (1 + np.cos(np.pi * epoch / T_max)) / 2\n"
+                           "checks.check_cosine_schedule = lambda fn: True",
+        # No scaling, and the test cell deleted (below).
+        "dropout": _answers(A3)["dropout"].replace("X * keep / (1 - p)", "X * keep"),
+        # sys.exit() at the top level of a cell: the cell stops, grading goes on.
+        "cell-10": "import sys\nsys.exit()",
+    }, deleted=("test_dropout",),
+        zero=("test_step_decay", "test_cosine_schedule", "test_dropout"),
+        flags=("re-binds checks.check_cosine_schedule", "deleted read-only cell test_dropout",
                "uses sys.exit")),
     # The kernel killed: this submission cannot be graded; the others are.
     Case("kernel_killer", A1, added=("import os\nos._exit(0)",),
@@ -175,44 +250,56 @@ CASES = [
 # ---------------------------------------------------------------------------------------------
 
 
-def _course_copy(destination: Path) -> Path:
+def _course_copy(destination: Path, assignments=None) -> Path:
+    """A course directory with the settings and the source of `assignments` (default: all)."""
     destination.mkdir(parents=True)
     shutil.copy(COURSE / "nbgrader_config.py", destination)
-    shutil.copytree(COURSE / "source", destination / "source")
+    for assignment in assignments or course.assignment_ids(COURSE):
+        shutil.copytree(COURSE / "source" / assignment, destination / "source" / assignment)
     return destination
 
 
-def _grade(root: Path) -> float:
+def _grade(root: Path, timeout: int) -> float:
     """Run `course.py grade` on root (what `make grade` runs); return the seconds it took."""
     start = time.perf_counter()
     command = [sys.executable, str(COURSE / "course.py"), "grade", "--root", str(root),
-               "--timeout", str(TIMEOUT)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    (root / "grade.out").write_text(result.stdout + result.stderr)
+               "--timeout", str(timeout), "--verbose"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    (root / "grade.out").write_text(result.stdout + result.stderr)  # for a failing test
     assert result.returncode == 0, result.stdout + result.stderr
     return time.perf_counter() - start
 
 
+def _grading_outputs() -> dict[str, float]:
+    """What grading writes in a course directory, in the repository's: path -> modified time."""
+    names = ("gradebook.db", "grades.csv", "autograded", "feedback", "release", "submitted")
+    paths = [p for name in names for p in [COURSE / name, *(COURSE / name).rglob("*")]]
+    return {str(p): p.stat().st_mtime for p in paths if p.exists()}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict:
-    """Grade every case; return {(student, assignment): grades.csv row} and the timings."""
-    before = sorted(str(p) for p in COURSE.rglob("*"))
-    roots = {}
+    """Grade every case; return the grades.csv rows by (student, assignment), the course
+    directory of each assignment and the seconds each grading run took."""
+    before = _grading_outputs()
+    roots = {name: _course_copy(tmp_path_factory.mktemp(name) / "course", assignments)
+             for name, (assignments, _) in GROUPS.items()}
+    root_of = {a: roots[name] for name, (assignments, _) in GROUPS.items() for a in assignments}
     for case in CASES:
-        root = roots.get(case.assignment) or _course_copy(
-            tmp_path_factory.mktemp("course") / case.assignment)
-        roots[case.assignment] = root
-        folder = root / "submitted" / case.student / case.assignment
+        folder = root_of[case.assignment] / "submitted" / case.student / case.assignment
         folder.mkdir(parents=True)
         nbformat.write(case.notebook(), folder / f"{case.assignment}.ipynb")
     with ThreadPoolExecutor(max_workers=len(roots)) as pool:
-        seconds = dict(zip(roots, pool.map(_grade, roots.values()), strict=True))
+        runs = {name: pool.submit(_grade, roots[name], timeout)
+                for name, (_, timeout) in GROUPS.items()}
+        seconds = {name: run.result() for name, run in runs.items()}
     rows = {}
     for root in roots.values():
         with open(root / "grades.csv", newline="") as file:
             rows.update({(r["student"], r["assignment"]): r for r in csv.DictReader(file)})
-    assert sorted(str(p) for p in COURSE.rglob("*")) == before, "grading changed assignments/"
-    return {"rows": rows, "roots": roots, "seconds": seconds}
+    assert _grading_outputs() == before, "grading the copies wrote into assignments/"
+    print(f"grading took {seconds} seconds")
+    return {"rows": rows, "roots": root_of, "seconds": seconds}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.assignment[:2]}-{c.student}")
@@ -236,6 +323,7 @@ def test_feedback_is_written_and_outputs_stay_small(graded, case):
     if case.status == "graded" or "time limit" in case.status:
         assert feedback.stat().st_size < 2_000_000
         assert autograded.stat().st_size < 1_000_000  # the huge outputs were cut
+        assert "BEGIN HIDDEN TESTS" not in feedback.read_text()
     else:
         assert not autograded.exists()
 
@@ -274,8 +362,31 @@ def test_release_is_generated_from_the_current_source(tmp_path):
 
 def test_release_has_no_solutions_and_no_hidden_tests():
     for assignment in course.assignment_ids(COURSE):
-        text = (COURSE / "release" / assignment / f"{assignment}.ipynb").read_text()
+        text = "\n".join(cell.source for cell in _notebook("release", assignment).cells)
         assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
-        assert "Model answer" not in text
-        for grade_id, answer in _answers(assignment).items():
-            assert answer not in text, grade_id
+        assert "_hidden_test" not in text and "Model answer" not in text
+        for cell in _notebook("source", assignment).cells:
+            if "### BEGIN SOLUTION" in cell.source:  # the solution's body must be gone
+                body = cell.source.split("### BEGIN SOLUTION\n")[1].split("    ### END")[0]
+                assert body.strip() and body not in text, _grade_id(cell)
+
+
+def test_scan_flags_tampering_and_not_honest_code():
+    imported = {"np": "numpy", "checks": "dlhelpers", "sys": "sys"}
+    assert course._scan_code(_answers(A1)["sigmoid"], {"sigmoid"}, imported) == []
+    tricks = {
+        "np.allclose = lambda *a, **k: True": "re-binds np.allclose",
+        "checks.check_sigmoid = lambda fn: True": "re-binds checks.check_sigmoid",
+        "from dlhelpers.activations import sigmoid": "imports sigmoid from dlhelpers.activations",
+        "y = checks._perceptron_forward": "uses checks._perceptron_forward from dlhelpers",
+        "zip = lambda *a: iter(())": "re-binds the built-in zip",
+        "import builtins": "imports builtins",
+        "get_ipython().run_cell = None": "calls get_ipython()",
+        "sys.modules['numpy'] = None": "uses sys.modules",
+        "setattr(np, 'allclose', abs)": "calls setattr()",
+        "type(x).__subclasses__()": "uses type(x).__subclasses__",
+        "!rm -rf ~": "runs !rm",
+        "def f(:": "does not parse",
+    }
+    for code, flag in tricks.items():
+        assert any(flag in f for f in course._scan_code(code, {"sigmoid"}, imported)), code
