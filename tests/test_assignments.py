@@ -148,9 +148,9 @@ CASES = [
         "sigmoid": NAIVE_SIGMOID,
         "train_perceptron": _answers(A1)["train_perceptron"].replace(
             "zip(X, y, strict=True)", "zip(X[::-1], y[::-1], strict=True)"),
-        "written_answer": "YOUR ANSWER HERE",
+        "a1_written_answer": "YOUR ANSWER HERE",
     }, zero=("test_sigmoid", "test_sigmoid_derivative", "test_perceptron_forward",
-             "test_train_perceptron", "written_answer")),
+             "test_train_perceptron", "a1_written_answer")),
     Case("tampered", A1, edits={
         # A wrong relu with its test cell emptied: grading restores the test.
         "relu": "def relu(z):\n    return z",
