@@ -129,7 +129,7 @@ def grade_cells(notebook_path: Path) -> list[dict]:
 
 def grade_row(root: Path, release_dir: Path, student: str, assignment: str) -> dict:
     """One row of grades.csv: the part scores, total, status and flags of one submission."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook, MissingEntry  # slow to import: only grading needs it
 
     row = {"student": student, "assignment": assignment}
     total, maximum, pending, status, flags = 0.0, 0.0, [], [], []
@@ -153,8 +153,8 @@ def grade_row(root: Path, release_dir: Path, student: str, assignment: str) -> d
                     manual, auto = result.manual_score, result.auto_score
                 except MissingEntry:
                     manual, auto = None, None
-                if manual is None and part["kind"] == "manual" and submitted.exists() and (
-                        auto is None):
+                if part["kind"] == "manual" and manual is None and auto is None and (
+                        submitted.exists()):  # a written answer waiting for its grader
                     row[part["id"]] = ""
                     pending.append(part["id"])
                     continue
@@ -169,7 +169,8 @@ def grade_row(root: Path, release_dir: Path, student: str, assignment: str) -> d
 def timeouts(autograded: Path) -> list[str]:
     """Status notes for the cells of an autograded notebook stopped by the time limit."""
     cells = nbformat.read(autograded, as_version=4).cells
-    hit = [cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+    hit = [cell.metadata.get("nbgrader", {}).get("grade_id")
+           or "cell " + cell.get("id", str(index)).removeprefix("cell-")
            for index, cell in enumerate(cells) if cell.cell_type == "code"
            and any(o.get("ename") == "CellTimeoutError" for o in cell.outputs)]
     return [f"time limit hit in {', '.join(hit)}"] if hit else []
@@ -226,7 +227,8 @@ def scan(submitted: Path, source_nb: Path, released_nb: Path) -> list[str]:
             if cell.source != released[grade_id]:
                 flags.append(f"edited read-only cell {grade_id} (restored for grading)")
         elif cell.cell_type == "code":
-            student_code.append((grade_id or f"cell {cell.get('id', '?')}", cell.source))
+            label = grade_id or "cell " + cell.get("id", "?").removeprefix("cell-")
+            student_code.append((label, cell.source))
     flags += [f"deleted read-only cell {g} (restored for grading)" for g in released
               if g not in seen]
     imported = _imported_names(list(released.values()) + [code for _, code in student_code])
