@@ -30,10 +30,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # Unit tests and every lecture notebook, strictly (stored outputs must match).
-# --dist loadfile keeps each notebook's cells on one worker.
+# --dist loadfile keeps each notebook's cells on one worker. Two workers on two cores: one
+# thread each for numpy's BLAS and torch, or their thread pools fight over the cores.
+ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
 test: lint $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
-	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile tests
+	$(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # The course in a real browser: JupyterLab on a free loopback port, driven by Debian's Chromium
 # (headless) through Playwright; runs every notebook, moves a slider, opens the slides. Chromium
