@@ -30,12 +30,25 @@ def main(names: list[str]) -> None:
         (HERE / "results" / f"{name}.md").write_text(section)
         print(section, flush=True)
     sections = [HERE / "results" / f"{name}.md" for name in BENCHMARKS]
+    results = "\n".join(s.read_text() for s in sections if s.exists())
     (HERE / "RESULTS.md").write_text(
         "## Benchmarks\n\nSpeed ratios are measured within one run, since absolute times drift "
-        "on shared machines. Re-run with `make bench`.\n\n"
-        + "\n".join(s.read_text() for s in sections if s.exists())
+        "on shared machines. Re-run with `make bench`.\n\n" + results
     )
-    print(f"wrote {HERE / 'RESULTS.md'}")
+    _update_readme(results)
+    print(f"wrote {HERE / 'RESULTS.md'} and the README's benchmark tables")
+
+
+def _update_readme(results: str) -> None:
+    """Put the results between the README's benchmark markers (one level deeper headings)."""
+    readme = HERE.parent / "README.md"
+    text = readme.read_text()
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    readme.write_text(text[:start] + "\n" + results.replace("\n### ", "\n#### ").replace(
+        "### 1.", "#### 1.", 1) + "\n" + text[end:])
+
+
+README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
 if __name__ == "__main__":
