@@ -105,13 +105,22 @@ def _cross_entropy(y: np.ndarray, log_probs: np.ndarray) -> float:
 
 
 class _Loss:
-    """A loss object: `forward(y_hat, y)` returns J, then `backward()` returns dJ/dy_hat."""
+    """A loss object: `forward(y_hat, y)` returns J, then `backward()` returns dJ/dy_hat.
+
+    A subclass names its loss function (target first, as in the lecture) in `function`, and
+    defines `backward()` from what `forward` saved.
+    """
 
     def __init__(self):
         self._cache = None
 
     def __call__(self, y_hat, y) -> float:
         return self.forward(y_hat, y)
+
+    def forward(self, y_hat, y) -> float:
+        loss = self.function(y, y_hat)  # validates both
+        self._cache = (np.asarray(y_hat, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        return loss
 
     def _cached(self):
         if self._cache is None:
@@ -128,10 +137,7 @@ class BCELoss(_Loss):
               \frac{1}{n} \frac{\hat{y} - y}{\max(\hat{y}(1 - \hat{y}), 10^{-12})}
     """
 
-    def forward(self, y_hat, y) -> float:
-        loss = binary_cross_entropy(y, y_hat)
-        self._cache = (np.asarray(y_hat, dtype=np.float64), np.asarray(y, dtype=np.float64))
-        return loss
+    function = staticmethod(binary_cross_entropy)
 
     def backward(self) -> np.ndarray:
         y_hat, y = self._cached()
@@ -146,10 +152,7 @@ class MSELoss(_Loss):
     .. math:: \frac{\partial J}{\partial \hat{y}} = \frac{2}{n} (\hat{y} - y)
     """
 
-    def forward(self, y_hat, y) -> float:
-        loss = mean_squared_error(y, y_hat)
-        self._cache = (np.asarray(y_hat, dtype=np.float64), np.asarray(y, dtype=np.float64))
-        return loss
+    function = staticmethod(mean_squared_error)
 
     def backward(self) -> np.ndarray:
         y_hat, y = self._cached()
