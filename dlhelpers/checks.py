@@ -49,7 +49,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix
 
 from dlhelpers import activations, gradcheck, losses, nn, optim, train
 
@@ -926,10 +925,14 @@ def check_early_stopping(fn) -> bool:
 
 
 def _accuracy(y_true, y_pred) -> float:
+    from sklearn.metrics import accuracy_score  # imported when used: it takes ~1 s
+
     return float(accuracy_score(y_true, y_pred))
 
 
 def _confusion_matrix(y_true, y_pred, n_classes):
+    from sklearn.metrics import confusion_matrix  # imported when used: it takes ~1 s
+
     return confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import sklearn.datasets
-from sklearn.model_selection import train_test_split
 
 from dlhelpers.seeding import as_rng
 from dlhelpers.validation import as_float_array, check_number, describe
@@ -78,6 +76,8 @@ def make_moons(n_samples: int = 200, noise: float = 0.0, rng=None):
     ((100, 2), (100,))
     """
     _check_toy_args(n_samples, noise)
+    import sklearn.datasets  # imported when used: it takes ~1 s
+
     seed = _sklearn_seed(as_rng(rng))
     return _as_toy_set(*sklearn.datasets.make_moons(n_samples, noise=noise, random_state=seed))
 
@@ -98,6 +98,8 @@ def make_circles(n_samples: int = 200, noise: float = 0.0, factor: float = 0.5, 
     check_number(factor, "factor", low=0, low_open=True)
     if factor >= 1:
         raise ValueError(f"factor must be < 1 (inner radius / outer radius), got {factor}")
+    import sklearn.datasets  # imported when used: it takes ~1 s
+
     seed = _sklearn_seed(as_rng(rng))
     X, y = sklearn.datasets.make_circles(n_samples, noise=noise, factor=factor, random_state=seed)
     return _as_toy_set(X, y)
@@ -157,6 +159,8 @@ def load_digits():
     >>> X.shape, y.shape
     ((1797, 64), (1797,))
     """
+    import sklearn.datasets  # imported when used: it takes ~1 s
+
     X, y = sklearn.datasets.load_digits(return_X_y=True)
     return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
 
@@ -208,6 +212,8 @@ def train_val_test_split(X, y, val_size: float = 0.15, test_size: float = 0.15, 
         )
     if not isinstance(stratify, bool):
         raise TypeError(f"stratify must be True or False, got {describe(stratify)}")
+    from sklearn.model_selection import train_test_split  # imported when used: it takes ~1 s
+
     rng = as_rng(rng)
     try:
         X_rest, X_test, y_rest, y_test = train_test_split(

@@ -28,7 +28,6 @@ from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from matplotlib.ticker import MaxNLocator
-from sklearn.metrics import confusion_matrix
 
 from dlhelpers import activations
 from dlhelpers.validation import (
@@ -593,6 +592,8 @@ def plot_confusion_matrix(y_true, y_pred, n_classes: int | None = None, ax=None)
     check_number(n_classes, "n_classes", low=1, integer=True)
     as_label_array(y_true, "y_true", n_classes=n_classes)
     as_label_array(y_pred, "y_pred", n_classes=n_classes)
+    from sklearn.metrics import confusion_matrix  # imported when used: it takes ~1 s
+
     counts = confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))  # (C, C)
 
     side = max(5.0, 0.65 * n_classes + 2.0)
