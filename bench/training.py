@@ -50,7 +50,7 @@ def train_dlhelpers(X, y) -> nn.Sequential:
         for index in _batch_order(len(X), epoch):
             optimizer.zero_grad()
             loss_fn.forward(model(X[index]), y[index])
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)  # as torch: x needs no grad
             optimizer.step()
     return model
 

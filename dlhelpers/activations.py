@@ -3,6 +3,10 @@
 Introduced in `02_activation_functions.ipynb`. Each function takes the pre-activation z (a number
 or an array of any shape) and returns an array of the same shape, like `torch.sigmoid` and
 friends. A Python number in gives a numpy scalar out, as numpy's own ufuncs do.
+
+Each function checks z, then calls its private twin (`_sigmoid`, `_relu`, ...), which computes
+on a float64 array without checks: the layers of `dlhelpers.nn` call those directly, on values
+their network has already checked.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ def sigmoid(z):
     >>> float(sigmoid(0.0))
     0.5
     """
-    z = as_float_array(z, "z")
+    return _scalar_or_array(_sigmoid(as_float_array(z, "z")))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(z))  # in (0, 1]: no overflow
-    return _scalar_or_array(np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def sigmoid_derivative(z):
@@ -43,8 +50,12 @@ def sigmoid_derivative(z):
     >>> float(sigmoid_derivative(0.0))
     0.25
     """
-    s = np.asarray(sigmoid(z))
-    return _scalar_or_array(s * (1.0 - s))
+    return _scalar_or_array(_sigmoid_derivative(as_float_array(z, "z")))
+
+
+def _sigmoid_derivative(z: np.ndarray) -> np.ndarray:
+    s = _sigmoid(z)
+    return s * (1.0 - s)
 
 
 def tanh(z):
@@ -57,7 +68,11 @@ def tanh(z):
     >>> float(tanh(0.0))
     0.0
     """
-    return _scalar_or_array(np.tanh(as_float_array(z, "z")))
+    return _scalar_or_array(_tanh(as_float_array(z, "z")))
+
+
+def _tanh(z: np.ndarray) -> np.ndarray:
+    return np.tanh(z)
 
 
 def tanh_derivative(z):
@@ -68,8 +83,11 @@ def tanh_derivative(z):
     >>> float(tanh_derivative(0.0))
     1.0
     """
-    t = np.tanh(as_float_array(z, "z"))
-    return _scalar_or_array(1.0 - t**2)
+    return _scalar_or_array(_tanh_derivative(as_float_array(z, "z")))
+
+
+def _tanh_derivative(z: np.ndarray) -> np.ndarray:
+    return 1.0 - np.tanh(z) ** 2
 
 
 def relu(z):
@@ -80,7 +98,11 @@ def relu(z):
     >>> relu(np.array([-2.0, 0.0, 3.0]))
     array([0., 0., 3.])
     """
-    return _scalar_or_array(np.maximum(0.0, as_float_array(z, "z")))
+    return _scalar_or_array(_relu(as_float_array(z, "z")))
+
+
+def _relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(0.0, z)
 
 
 def relu_derivative(z):
@@ -93,7 +115,11 @@ def relu_derivative(z):
     >>> relu_derivative(np.array([-2.0, 0.0, 3.0]))
     array([0., 0., 1.])
     """
-    return _scalar_or_array((as_float_array(z, "z") > 0).astype(np.float64))
+    return _scalar_or_array(_relu_derivative(as_float_array(z, "z")))
+
+
+def _relu_derivative(z: np.ndarray) -> np.ndarray:
+    return (z > 0).astype(np.float64)
 
 
 def log_softmax(z, axis: int = -1):
@@ -103,6 +129,10 @@ def log_softmax(z, axis: int = -1):
     """
     z = as_float_array(z, "z")
     _check_axis(axis, z)
+    return _log_softmax(z, axis)
+
+
+def _log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
     shifted = z - z.max(axis=axis, keepdims=True)  # largest entry is 0: exp(...) <= 1
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 

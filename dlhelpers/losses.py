@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlhelpers.activations import log_softmax
+from dlhelpers.activations import _log_softmax
 from dlhelpers.validation import (
     as_float_array,
     as_label_array,
@@ -97,7 +97,7 @@ def cross_entropy(y, logits) -> float:
     0.1269
     """
     y, logits = _check_logits(y, logits)
-    return _cross_entropy(y, log_softmax(logits, axis=1))
+    return _cross_entropy(y, _log_softmax(logits, axis=1))
 
 
 def _cross_entropy(y: np.ndarray, log_probs: np.ndarray) -> float:
@@ -169,7 +169,7 @@ class CrossEntropyLoss(_Loss):
 
     def forward(self, logits, y) -> float:
         y, logits = _check_logits(y, logits)
-        log_probs = log_softmax(logits, axis=1)  # (N, C)
+        log_probs = _log_softmax(logits, axis=1)  # (N, C)
         self._cache = (log_probs, y)
         return _cross_entropy(y, log_probs)
 

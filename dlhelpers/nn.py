@@ -8,6 +8,11 @@ Introduced in `03_building_neural_networks.ipynb` (forward passes); `backward` i
   :math:`\partial J / \partial x` by the chain rule and *adds* (`+=`) the gradients of its
   parameters into `Parameter.grad`, until `zero_grad()` resets them.
 
+`forward` and `backward` check their argument (a finite array of the right shape), then call
+`_forward` and `_backward`, where the math is. A `Sequential` checks its input once and calls
+its layers' `_forward` and `_backward` directly: the values inside a network come from its own
+layers, and checking each of them again would cost more than the arithmetic of a small layer.
+
 Layers store weights as (in_features, out_features), the lecture's :math:`X W + b`;
 `torch.nn.Linear` stores the transpose. `to_torch` converts a model to its torch twin.
 
@@ -21,13 +26,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dlhelpers.activations import (
-    relu,
-    relu_derivative,
-    sigmoid,
-    sigmoid_derivative,
-    tanh,
-    tanh_derivative,
+from dlhelpers.activations import (  # without checks: Module.forward and backward check
+    _relu,
+    _relu_derivative,
+    _sigmoid,
+    _sigmoid_derivative,
+    _tanh,
+    _tanh_derivative,
 )
 from dlhelpers.seeding import as_rng
 from dlhelpers.validation import as_float_array, check_number, check_state_keys, describe
@@ -53,8 +58,10 @@ class Parameter:
 class Module:
     """Base class of every layer: parameters, train/eval mode, state dicts.
 
-    Subclasses implement `forward(x)` and `backward(grad_out)`; `__call__` runs forward, as in
-    torch. Parameters are the `Parameter` attributes, in the order they were assigned.
+    Subclasses implement `_forward(x)` and `_backward(grad_out, input_grad)`, which may assume
+    finite float64 arrays; `forward` and `backward` check their argument and call them.
+    `__call__` runs forward, as in torch. Parameters are the `Parameter` attributes, in the
+    order they were assigned.
     """
 
     def __init__(self):
@@ -64,11 +71,28 @@ class Module:
     def __call__(self, x):
         return self.forward(x)
 
-    def forward(self, x):
-        raise NotImplementedError(f"{type(self).__name__} must define forward(x)")
+    def forward(self, x) -> np.ndarray:
+        """The module's output for input x (a finite array)."""
+        return self._forward(as_float_array(x, "x"))
 
-    def backward(self, grad_out):
-        raise NotImplementedError(f"{type(self).__name__} must define backward(grad_out)")
+    def backward(self, grad_out, input_grad: bool = True):
+        """dJ/dx from grad_out = dJ/dout; adds the parameters' gradients into `.grad`.
+
+        `input_grad=False` skips dJ/dx and returns None, as torch skips the gradient of an
+        input that does not require one: a training loop needs only the parameters' gradients,
+        and for a network's first layer dJ/dx is a whole matrix product.
+        """
+        if not isinstance(input_grad, bool):
+            raise TypeError(f"input_grad must be True or False, got {describe(input_grad)}")
+        return self._backward(as_float_array(grad_out, "grad_out"), input_grad)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must define _forward(x)")
+
+    def _backward(self, grad_out: np.ndarray, input_grad: bool):
+        raise NotImplementedError(
+            f"{type(self).__name__} must define _backward(grad_out, input_grad)"
+        )
 
     def named_parameters(self) -> dict[str, Parameter]:
         return {name: v for name, v in vars(self).items() if isinstance(v, Parameter)}
@@ -120,14 +144,12 @@ class Module:
         return self._cache
 
     @staticmethod
-    def _check_grad_out(grad_out, shape: tuple[int, ...]) -> np.ndarray:
-        grad_out = as_float_array(grad_out, "grad_out")
+    def _check_grad_out(grad_out: np.ndarray, shape: tuple[int, ...]) -> None:
         if grad_out.shape != shape:
             raise ValueError(
                 f"grad_out must have the shape of the forward output {shape}, "
                 f"got {grad_out.shape}"
             )
-        return grad_out
 
 
 class Dense(Module):
@@ -159,8 +181,7 @@ class Dense(Module):
         self.weight = Parameter(rng.uniform(-bound, bound, size=(in_features, out_features)))
         self.bias = Parameter(rng.uniform(-bound, bound, size=out_features))
 
-    def forward(self, x) -> np.ndarray:
-        x = as_float_array(x, "x")
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 2 or x.shape[1] != self.in_features:
             hint = "; for a single sample use x.reshape(1, -1)" if x.ndim == 1 else ""
             raise ValueError(
@@ -170,11 +191,13 @@ class Dense(Module):
         self._cache = x
         return x @ self.weight.value + self.bias.value  # (N, D_in) @ (D_in, D_out) + (D_out,)
 
-    def backward(self, grad_out) -> np.ndarray:
+    def _backward(self, grad_out: np.ndarray, input_grad: bool) -> np.ndarray | None:
         x = self._saved()
-        grad_out = self._check_grad_out(grad_out, (x.shape[0], self.out_features))
+        self._check_grad_out(grad_out, (x.shape[0], self.out_features))
         self.weight.grad += x.T @ grad_out  # (D_in, N) @ (N, D_out)
         self.bias.grad += grad_out.sum(axis=0)  # (N, D_out) -> (D_out,)
+        if not input_grad:
+            return None
         return grad_out @ self.weight.value.T  # (N, D_out) @ (D_out, D_in)
 
     def __repr__(self) -> str:
@@ -184,14 +207,15 @@ class Dense(Module):
 class _Activation(Module):
     """An element-wise g(z); backward multiplies by g'(z) (chain rule)."""
 
-    def forward(self, x) -> np.ndarray:
-        z = as_float_array(x, "x")
+    def _forward(self, z: np.ndarray) -> np.ndarray:
         self._cache = z
-        return np.asarray(self.g(z))  # same shape as z
+        return self.g(z)  # same shape as z
 
-    def backward(self, grad_out) -> np.ndarray:
+    def _backward(self, grad_out: np.ndarray, input_grad: bool) -> np.ndarray | None:
         z = self._saved()
-        grad_out = self._check_grad_out(grad_out, z.shape)
+        self._check_grad_out(grad_out, z.shape)
+        if not input_grad:
+            return None
         return grad_out * self.g_prime(z)  # dJ/dz = dJ/dg * g'(z), element-wise
 
     def __repr__(self) -> str:
@@ -209,8 +233,8 @@ class Sigmoid(_Activation):
     array([[0.5, 0.5]])
     """
 
-    g = staticmethod(sigmoid)
-    g_prime = staticmethod(sigmoid_derivative)
+    g = staticmethod(_sigmoid)
+    g_prime = staticmethod(_sigmoid_derivative)
 
 
 class Tanh(_Activation):
@@ -224,8 +248,8 @@ class Tanh(_Activation):
     array([[0., 0.]])
     """
 
-    g = staticmethod(tanh)
-    g_prime = staticmethod(tanh_derivative)
+    g = staticmethod(_tanh)
+    g_prime = staticmethod(_tanh_derivative)
 
 
 class ReLU(_Activation):
@@ -240,8 +264,8 @@ class ReLU(_Activation):
     array([[0., 2.]])
     """
 
-    g = staticmethod(relu)
-    g_prime = staticmethod(relu_derivative)
+    g = staticmethod(_relu)
+    g_prime = staticmethod(_relu_derivative)
 
 
 class Dropout(Module):
@@ -269,8 +293,7 @@ class Dropout(Module):
         self.p = p
         self.rng = as_rng(rng)
 
-    def forward(self, x) -> np.ndarray:
-        x = as_float_array(x, "x")
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         if self.training:
             keep = self.rng.random(x.shape) >= self.p  # True with probability 1 - p
             self._cache = keep / (1.0 - self.p)  # the mask, already scaled
@@ -278,9 +301,10 @@ class Dropout(Module):
             self._cache = np.ones_like(x)
         return x * self._cache
 
-    def backward(self, grad_out) -> np.ndarray:
+    def _backward(self, grad_out: np.ndarray, input_grad: bool) -> np.ndarray | None:
         scaled_mask = self._saved()
-        return self._check_grad_out(grad_out, scaled_mask.shape) * scaled_mask
+        self._check_grad_out(grad_out, scaled_mask.shape)
+        return grad_out * scaled_mask if input_grad else None
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
@@ -320,19 +344,21 @@ class Sequential(Module):
     def __len__(self) -> int:
         return len(self.layers)
 
-    def forward(self, x):
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         saved = []
         for layer in self.layers:
-            x = layer.forward(x)
+            x = layer._forward(x)
             saved.append(layer._cache)  # per position, so a module used twice keeps both
         self._cache = saved
         return x
 
-    def backward(self, grad_out):
+    def _backward(self, grad_out: np.ndarray, input_grad: bool) -> np.ndarray | None:
         saved = self._saved()
-        for layer, cache in zip(reversed(self.layers), reversed(saved), strict=True):
-            layer._cache = cache  # what this position's forward saw
-            grad_out = layer.backward(grad_out)
+        for position in reversed(range(len(self.layers))):
+            layer = self.layers[position]
+            layer._cache = saved[position]  # what this position's forward saw
+            # Only the first layer's dJ/dx is the network's own input gradient.
+            grad_out = layer._backward(grad_out, input_grad or position > 0)
         return grad_out
 
     def named_parameters(self) -> dict[str, Parameter]:

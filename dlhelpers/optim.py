@@ -136,8 +136,11 @@ class SGD(Optimizer):
         check_number(self.lr, "lr", low=0)
         for p, b in zip(self.params, self.momentum_buffer, strict=True):
             g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad  # g_t
-            b *= self.momentum
-            b += g  # b_t = mu b_{t-1} + g_t, in place
+            if self.momentum:
+                b *= self.momentum
+                b += g  # b_t = mu b_{t-1} + g_t, in place
+            else:
+                b[...] = g  # b_t = g_t: one copy instead of b *= 0; b += g
             p.value -= self.lr * b  # W_t = W_{t-1} - eta b_t
 
 

@@ -355,7 +355,8 @@ class _NumpyBackend:
         output = self.model(X)
         _check_output(output.shape, y, kind, y_name)
         self.loss_fn.forward(output, y)
-        self.model.backward(self.loss_fn.backward())  # dJ/dy_hat, back through every layer
+        # dJ/dy_hat, back through every layer; dJ/dX is not needed
+        self.model.backward(self.loss_fn.backward(), input_grad=False)
         self.optimizer.step()
 
     def evaluate(self, X, y, kind, y_name) -> tuple[float, np.ndarray]:

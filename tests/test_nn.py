@@ -434,6 +434,46 @@ def test_forward_and_backward_leave_the_callers_arrays_alone(module):
     np.testing.assert_array_equal(g, g_before)
 
 
+@pytest.mark.parametrize(
+    "module",
+    [*_fresh_modules(), _mlp(1), Sequential(Tanh(), Dense(4, 2, rng=0))],
+    ids=repr,
+)
+def test_backward_without_input_grad_returns_none_and_the_same_parameter_gradients(module):
+    # input_grad=True is checked against torch and finite differences above.
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(4, 4 if isinstance(module, Sequential) else 3))
+    g = rng.normal(size=module(x).shape)
+    module.zero_grad()
+    module.backward(g)
+    expected = {name: p.grad.copy() for name, p in module.named_parameters().items()}
+    module.zero_grad()
+    assert module.backward(g, input_grad=False) is None
+    for name, p in module.named_parameters().items():
+        np.testing.assert_array_equal(p.grad, expected[name], err_msg=name)
+
+
+def test_backward_rejects_an_input_grad_that_is_not_a_bool():
+    net = _mlp(0)
+    net(np.ones((2, 4)))
+    with pytest.raises(TypeError, match="input_grad must be True or False, got str 'no'"):
+        net.backward(np.ones((2, 2)), input_grad="no")
+
+
+def test_sequential_checks_its_input_and_grad_out_and_every_layers_shape():
+    net = _mlp(0)
+    with pytest.raises(ValueError, match="x must be finite, got NaN"):
+        net(np.full((2, 4), np.nan))
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        net(np.array([["a", "b", "c", "d"]]))
+    net(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="grad_out must be finite, got inf"):
+        net.backward(np.full((2, 2), np.inf))
+    mismatched = Sequential(Dense(2, 3, rng=0), ReLU(), Dense(4, 1, rng=1))
+    with pytest.raises(ValueError, match=r"\(N, 4\) for Dense\(4, 1\), got shape \(5, 3\)"):
+        mismatched(np.ones((5, 2)))
+
+
 def test_base_module_needs_forward_and_backward():
     with pytest.raises(NotImplementedError, match="forward"):
         Module()(np.ones(2))

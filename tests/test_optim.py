@@ -94,8 +94,10 @@ def test_plain_sgd_is_the_lectures_update():
     w0, g = np.array([1.0, -2.0]), np.array([0.5, 4.0])
     w = Parameter(w0)
     w.grad[...] = g
-    SGD([w], lr=0.1).step()
+    opt = SGD([w], lr=0.1)
+    opt.step()
     np.testing.assert_allclose(w.value, w0 - 0.1 * g, rtol=1e-15)  # W <- W - eta dJ/dW
+    np.testing.assert_array_equal(opt.state_dict()["momentum_buffer.0"], g)  # b_t = g_t
 
 
 def test_sgd_with_momentum_and_weight_decay_by_hand_for_two_steps():
