@@ -101,7 +101,8 @@ def cross_entropy(y, logits) -> float:
 
 
 def _cross_entropy(y: np.ndarray, log_probs: np.ndarray) -> float:
-    return float(-np.mean(log_probs[np.arange(len(y)), y]))  # pick (N,) correct-class entries
+    picked = log_probs[np.arange(len(y)), y]  # (N,) log-probabilities of the correct classes
+    return float(-picked.sum() / len(y))
 
 
 class _Loss:

@@ -7,6 +7,7 @@ student reads "y_hat must have shape (4, 1) like y, got (4,)" instead of a numpy
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -111,14 +112,21 @@ def check_number(value, name: str, *, low=None, high=None, low_open=False, integ
     if isinstance(value, bool) or not isinstance(value, kind):
         wanted = "an integer" if integer else "a number"
         raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
-    if not integer and not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+    if not integer and not _is_finite(value):
+        raise ValueError(f"{name} must be finite, got {describe(value)}")
     if low is not None and (value < low or (low_open and value == low)):
         sign = ">" if low_open else ">="
         raise ValueError(f"{name} must be {sign} {low}, got {value}")
     if high is not None and value > high:
         raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
+
+
+def _is_finite(value: numbers.Real) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        return False
 
 
 def check_state_keys(state, expected) -> None:

@@ -436,6 +436,7 @@ def test_optimizers_reject_a_parameter_listed_twice():
         (dict(momentum="0.9"), TypeError, "momentum"),
         (dict(weight_decay=-1.0), ValueError, "weight_decay"),
         (dict(weight_decay=np.inf), ValueError, "weight_decay"),
+        (dict(weight_decay=10**400), ValueError, "weight_decay must be finite, got int 1000"),
     ],
 )
 def test_sgd_rejects_bad_hyperparameters(kwargs, error, match):
