@@ -681,7 +681,8 @@ def check_bce_gradient(fn) -> bool:
 def _momentum_step(w, grad, velocity, lr, momentum):
     w_new, state = _optimizer_step(optim.SGD, w, grad, {"momentum_buffer.0": velocity}, lr=lr,
                                    momentum=momentum)
-    return w_new, state["momentum_buffer.0"]
+    # Without momentum SGD keeps no velocity (as torch): b_t = g_t, the gradient itself.
+    return w_new, state["momentum_buffer.0"] if momentum else np.array(grad, dtype=np.float64)
 
 
 def _adam_step(w, grad, m, v, t, lr, beta1, beta2, eps):

@@ -113,7 +113,9 @@ class SGD(Optimizer):
         b_t &= \mu\, b_{t-1} + g_t, \qquad b_0 = 0 \\
         W_t &= W_{t-1} - \eta\, b_t
 
-    With :math:`\mu = 0` this is the lecture's :math:`W \leftarrow W - \eta\,\partial J/\partial W`.
+    With :math:`\mu = 0`, :math:`b_t = g_t` and this is the lecture's
+    :math:`W \leftarrow W - \eta\,\partial J/\partial W`; the buffer is then not used and
+    stays 0 (torch keeps none).
     torch starts its buffer at :math:`b_1 = g_1`, which is exactly what :math:`b_0 = 0` gives
     (torch's dampening = 0, nesterov = False).
 
@@ -139,9 +141,7 @@ class SGD(Optimizer):
             if self.momentum:
                 b *= self.momentum
                 b += g  # b_t = mu b_{t-1} + g_t, in place
-            else:
-                b[...] = g  # b_t = g_t: one copy instead of b *= 0; b += g
-            p.value -= self.lr * b  # W_t = W_{t-1} - eta b_t
+            p.value -= self.lr * (b if self.momentum else g)  # W_t = W_{t-1} - eta b_t
 
 
 class Adam(Optimizer):

@@ -97,7 +97,7 @@ def test_plain_sgd_is_the_lectures_update():
     opt = SGD([w], lr=0.1)
     opt.step()
     np.testing.assert_allclose(w.value, w0 - 0.1 * g, rtol=1e-15)  # W <- W - eta dJ/dW
-    np.testing.assert_array_equal(opt.state_dict()["momentum_buffer.0"], g)  # b_t = g_t
+    np.testing.assert_array_equal(opt.state_dict()["momentum_buffer.0"], 0.0)  # not used
 
 
 def test_sgd_with_momentum_and_weight_decay_by_hand_for_two_steps():
