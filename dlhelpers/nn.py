@@ -6,7 +6,8 @@ Introduced in `03_building_neural_networks.ipynb` (forward passes); `backward` i
 - `forward(x)`: computes the output and keeps in `self._cache` what backward will need;
 - `backward(grad_out) -> grad_in`: given :math:`\partial J / \partial \mathrm{out}`, returns
   :math:`\partial J / \partial x` by the chain rule and *adds* (`+=`) the gradients of its
-  parameters into `Parameter.grad`, until `zero_grad()` resets them.
+  parameters into `Parameter.grad`, until `zero_grad()` resets them. `backward(grad_out,
+  input_grad=False)` skips :math:`\partial J / \partial x` and returns None.
 
 `forward` and `backward` check their argument (a finite array of the right shape), then call
 `_forward` and `_backward`, where the math is. A `Sequential` checks its input once and calls
