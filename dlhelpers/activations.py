@@ -5,8 +5,8 @@ or an array of any shape) and returns an array of the same shape, like `torch.si
 friends. A Python number in gives a numpy scalar out, as numpy's own ufuncs do.
 
 Each function checks z, then calls its private twin (`_sigmoid`, `_relu`, ...), which computes
-on a float64 array without checks: the layers of `dlhelpers.nn` call those directly, on values
-their network has already checked.
+on a float64 array without checks: the layers of `dlhelpers.nn` and the cross-entropy loss call
+those directly, on values they have already checked.
 """
 
 from __future__ import annotations
