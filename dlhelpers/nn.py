@@ -73,8 +73,22 @@ class Module:
         return self.forward(x)
 
     def forward(self, x) -> np.ndarray:
-        """The module's output for input x (a finite array)."""
-        return self._forward(as_float_array(x, "x"))
+        """The module's output for input x (a finite array).
+
+        If a value overflows float64 inside the module (a huge x, or weights that a diverging
+        training run has blown up), numpy warns and this raises ValueError saying why, instead
+        of returning inf or NaN.
+        """
+        x = as_float_array(x, "x")
+        out = self._forward(x)
+        if not np.isfinite(out).all():
+            largest_weight = max((np.abs(p.value).max() for p in self.parameters()), default=0)
+            raise ValueError(
+                f"{type(self).__name__} overflowed: its output has inf or NaN for a finite x "
+                f"(largest |x| {np.abs(x).max():.3g}, largest |weight| {largest_weight:.3g}); "
+                "scale x down, or lower the learning rate if training made the weights grow"
+            )
+        return out
 
     def backward(self, grad_out, input_grad: bool = True):
         """dJ/dx from grad_out = dJ/dout; adds the parameters' gradients into `.grad`.

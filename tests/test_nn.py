@@ -453,6 +453,33 @@ def test_backward_without_input_grad_returns_none_and_the_same_parameter_gradien
         np.testing.assert_array_equal(p.grad, expected[name], err_msg=name)
 
 
+@pytest.mark.parametrize(
+    "module",
+    [Dense(2, 3, rng=0), Sequential(Dense(2, 3, rng=0), ReLU(), Dense(3, 1, rng=1))],
+    ids=repr,
+)
+def test_forward_reports_an_overflow_inside_the_module(module):
+    # Finite x and weights whose product exceeds float64 (about 1.8e308): numpy warns, then
+    # forward says what overflowed instead of returning inf or NaN.
+    x = np.full((2, module.parameters()[0].value.shape[0]), 1e10)
+    module.parameters()[0].value[...] = 1e300
+    message = r"overflowed: .*\(largest \|x\| 1e\+10, largest \|weight\| 1e\+300\)"
+    numpy_warning = r"(overflow|invalid value) encountered"
+    with pytest.warns(RuntimeWarning, match=numpy_warning):
+        with pytest.raises(ValueError, match=message):
+            module(x)
+
+
+def test_a_saturating_activation_after_an_overflow_gives_a_finite_output_as_in_torch():
+    net = Sequential(Dense(2, 3, rng=0), Sigmoid())
+    net[0].weight.value[...] = 1e300
+    x = np.full((2, 2), 1e10)
+    with torch.no_grad():
+        expected = to_torch(net)(torch.from_numpy(x)).numpy()  # sigmoid(inf) = 1
+    with pytest.warns(RuntimeWarning, match="overflow"):  # inside the Dense, as in torch
+        np.testing.assert_array_equal(net(x), expected)
+
+
 def test_backward_rejects_an_input_grad_that_is_not_a_bool():
     net = _mlp(0)
     net(np.ones((2, 4)))
