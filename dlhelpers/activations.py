@@ -126,6 +126,12 @@ def log_softmax(z, axis: int = -1):
     r"""Logarithm of the softmax along `axis`, computed without overflow.
 
     .. math:: \log \mathrm{softmax}(z)_i = z_i - \max_j z_j - \log \sum_j e^{z_j - \max_j z_j}
+
+    An entry more than about 1.8e308 below the largest has probability 0; its log, -inf, is
+    returned as the most negative float64 instead, so the result is always finite.
+
+    >>> log_softmax(np.array([0.0, 0.0]))
+    array([-0.69314718, -0.69314718])
     """
     z = as_float_array(z, "z")
     _check_axis(axis, z)
@@ -133,8 +139,15 @@ def log_softmax(z, axis: int = -1):
 
 
 def _log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
-    shifted = z - z.max(axis=axis, keepdims=True)  # largest entry is 0: exp(...) <= 1
+    # z - max(z) can only overflow to -inf (for entries more than ~1.8e308 below the largest):
+    # such a probability is 0 and its log is clamped to the most negative float64 instead.
+    with np.errstate(over="ignore"):
+        shifted = z - z.max(axis=axis, keepdims=True)  # largest entry is 0: exp(...) <= 1
+    shifted = np.maximum(shifted, _LOWEST)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+_LOWEST = np.finfo(np.float64).min  # about -1.8e308
 
 
 def softmax(z, axis: int = -1):

@@ -71,7 +71,15 @@ def mean_squared_error(y, y_hat) -> float:
     2.0
     """
     y, y_hat = _check_pair(y, y_hat, probabilities=False)
-    return float(np.mean((y - y_hat) ** 2))
+    with np.errstate(over="ignore"):  # reported below
+        loss = np.mean((y - y_hat) ** 2)
+    if not np.isfinite(loss):
+        raise ValueError(
+            "the mean squared error of y and y_hat exceeds float64's range (about 1.8e308): "
+            f"largest |y| {np.abs(y).max():.3g}, largest |y_hat| {np.abs(y_hat).max():.3g}; "
+            "scale them down"
+        )
+    return float(loss)
 
 
 def _check_logits(y, logits) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +110,7 @@ def cross_entropy(y, logits) -> float:
 
 def _cross_entropy(y: np.ndarray, log_probs: np.ndarray) -> float:
     picked = log_probs[np.arange(len(y)), y]  # (N,) log-probabilities of the correct classes
-    return float(-picked.sum() / len(y))
+    return float(-(picked / len(y)).sum())  # divide first: the sum cannot overflow
 
 
 class _Loss:
@@ -119,13 +127,17 @@ class _Loss:
         return self.forward(y_hat, y)
 
     def forward(self, y_hat, y) -> float:
+        self._cache = None  # a forward that fails leaves nothing for backward
         loss = self.function(y, y_hat)  # validates both
         self._cache = (np.asarray(y_hat, dtype=np.float64), np.asarray(y, dtype=np.float64))
         return loss
 
     def _cached(self):
         if self._cache is None:
-            raise RuntimeError(f"call {type(self).__name__}.forward(y_hat, y) before backward()")
+            raise RuntimeError(
+                f"call {type(self).__name__}.forward before backward(): backward() uses what "
+                "the last successful forward saved"
+            )
         return self._cache
 
 
@@ -169,6 +181,7 @@ class CrossEntropyLoss(_Loss):
     """  # noqa: E501
 
     def forward(self, logits, y) -> float:
+        self._cache = None
         y, logits = _check_logits(y, logits)
         log_probs = _log_softmax(logits, axis=1)  # (N, C)
         self._cache = (log_probs, y)

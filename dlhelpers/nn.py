@@ -75,9 +75,10 @@ class Module:
     def forward(self, x) -> np.ndarray:
         """The module's output for input x (a finite array).
 
-        If a value overflows float64 inside the module (a huge x, or weights that a diverging
-        training run has blown up), numpy warns and this raises ValueError saying why, instead
-        of returning inf or NaN.
+        An output with inf or NaN for a finite x means a value overflowed float64 inside the
+        module (a huge x, or weights that a diverging training run has blown up): numpy warns,
+        and this raises ValueError saying so instead of returning it. (An overflow that a
+        saturating activation absorbs, sigmoid(inf) = 1, leaves a finite output, as in torch.)
         """
         x = as_float_array(x, "x")
         out = self._forward(x)

@@ -23,7 +23,10 @@ PAIRS = [
 ]
 IDS = ["sigmoid", "tanh", "relu"]
 
-EXTREMES = np.array([-1e4, -745.0, -710.0, -50.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 50.0, 710.0, 1e4])
+# From the most negative to the largest float64, through subnormals (5e-324, 1e-320).
+EXTREMES = np.array([-1.7976931348623157e308, -1e308, -1e4, -745.0, -710.0, -50.0, -1.0, -1e-8,
+                     -1e-320, 0.0, 5e-324, 1e-320, 1e-8, 1.0, 50.0, 710.0, 1e4, 1e308,
+                     1.7976931348623157e308])
 
 finite_arrays = arrays(
     np.float64,
@@ -113,6 +116,17 @@ def test_softmax_and_log_softmax_match_torch(z):
 def test_bad_input_raises_a_clear_error(fn, bad, error, words):
     with pytest.raises(error, match=words):
         fn(bad)
+
+
+def test_softmax_of_logits_further_apart_than_float64_reaches_stays_finite():
+    # z - max(z) overflows to -inf here; torch returns log_softmax -inf, we clamp to float64's min
+    z = np.array([[1e308, -1e308], [-1.7976931348623157e308, 1.7976931348623157e308]])
+    expected = torch.softmax(torch.from_numpy(z), dim=1).numpy()
+    np.testing.assert_array_equal(act.softmax(z, axis=1), expected)  # [[1, 0], [0, 1]]
+    log_p = act.log_softmax(z, axis=1)
+    assert np.all(np.isfinite(log_p))
+    np.testing.assert_array_equal(log_p, [[0.0, np.finfo(np.float64).min],
+                                          [np.finfo(np.float64).min, 0.0]])
 
 
 def test_softmax_rejects_a_bad_axis_and_a_scalar():

@@ -70,7 +70,28 @@ def test_bce_is_the_lectures_formula_with_its_minus_sign():
 
 
 def test_confident_wrong_prediction_costs_100_not_infinity():
-    assert losses.binary_cross_entropy(np.array([1.0]), np.array([0.0])) == pytest.approx(100.0)
+    expected = F.binary_cross_entropy(_t([0.0]), _t([1.0])).item()  # torch clamps log at -100
+    assert losses.binary_cross_entropy(np.array([1.0]), np.array([0.0])) == expected
+
+
+def test_cross_entropy_of_logits_further_apart_than_float64_reaches_is_finite():
+    # The correct class's log-probability underflows to log(0); it is clamped to float64's min,
+    # and the mean is taken without overflow: the loss is the largest float64, not inf.
+    y = np.array([1, 1])
+    logits = np.array([[1e308, -1e308], [1.7976931348623157e308, -1.7976931348623157e308]])
+    assert losses.cross_entropy(y, logits) == np.finfo(np.float64).max
+    loss_fn = losses.CrossEntropyLoss()
+    loss_fn(logits, y)
+    grad = loss_fn.backward()
+    expected = torch.softmax(torch.from_numpy(logits), dim=1).numpy() - np.eye(2)[y]
+    np.testing.assert_array_equal(grad, expected / 2)
+
+
+def test_mean_squared_error_beyond_float64_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"exceeds float64's range .* largest \|y\| 1e\+200"):
+        losses.mean_squared_error(np.array([1e200]), np.array([0.0]))
+    with pytest.raises(ValueError, match="exceeds float64's range"):
+        losses.MSELoss()(np.array([1e308]), np.array([-1e308]))
 
 
 LOSS_OBJECTS = [
@@ -116,8 +137,27 @@ def test_bce_backward_stays_finite_at_0_and_1():
 
 
 def test_backward_before_forward_is_a_clear_error():
-    with pytest.raises(RuntimeError, match=r"call BCELoss.forward\(y_hat, y\) before backward"):
+    with pytest.raises(RuntimeError, match=r"call BCELoss.forward before backward\(\)"):
         losses.BCELoss().backward()
+    with pytest.raises(RuntimeError, match=r"call CrossEntropyLoss.forward before backward\(\)"):
+        losses.CrossEntropyLoss().backward()
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "good", "bad"),
+    [
+        (losses.MSELoss(), (np.ones(2), np.zeros(2)), (np.ones(2), np.zeros(3))),
+        (losses.CrossEntropyLoss(), (np.zeros((1, 2)), np.array([0])),
+         (np.zeros((1, 2)), np.array([5]))),
+    ],
+    ids=["MSELoss", "CrossEntropyLoss"],
+)
+def test_a_failed_forward_leaves_nothing_for_backward(loss_fn, good, bad):
+    loss_fn.forward(*good)
+    with pytest.raises(ValueError):
+        loss_fn.forward(*bad)
+    with pytest.raises(RuntimeError, match="before backward"):
+        loss_fn.backward()  # not the gradient of the earlier, good forward
 
 
 def test_caller_arrays_are_not_modified():
