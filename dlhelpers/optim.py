@@ -18,6 +18,7 @@ The usual loop, as in torch:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,14 +26,46 @@ from dlhelpers.nn import Module, Parameter
 from dlhelpers.validation import as_float_array, check_number, check_state_keys, describe
 
 
-class _Stateful:
-    """state_dict()/load_state_dict() from the attribute names in `_numbers` and `_arrays`.
+def _positive(value, name: str) -> float:
+    return float(check_number(value, name, low=0, low_open=True))
 
-    `_arrays` name lists with one array per parameter, saved as "<name>.<i>".
+
+def _non_negative(value, name: str) -> float:
+    return float(check_number(value, name, low=0))
+
+
+def _check_below_one(value, name: str) -> float:
+    check_number(value, name, low=0)
+    if value >= 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+def _count(value, name: str) -> int:
+    """A number of steps or epochs taken so far."""
+    return int(check_number(value, name, low=0, integer=True))
+
+
+def _period(value, name: str) -> int:
+    """A number of epochs between changes (step_size, T_max)."""
+    return int(check_number(value, name, low=1, integer=True))
+
+
+class _Stateful:
+    """state_dict()/load_state_dict() from the attributes named in `_numbers` and `_arrays`.
+
+    `_numbers` maps each number's name to its check, `check(value, name) -> value`: `__init__`
+    (through `_checked`) and `load_state_dict` both use it, so a loaded state must satisfy the
+    same ranges as the constructor's arguments. `_arrays` name lists with one array per
+    parameter, saved as "<name>.<i>".
     """
 
-    _numbers: tuple[str, ...] = ()
+    _numbers: dict[str, Callable] = {}
     _arrays: tuple[str, ...] = ()
+
+    def _checked(self, name: str, value, label: str | None = None):
+        """`value` for the number `name`, checked as `load_state_dict` checks it (as `label`)."""
+        return self._numbers[name](value, label or name)
 
     def state_dict(self) -> dict:
         """A copy of the state: numbers and numpy arrays only (savable with `np.savez`)."""
@@ -43,9 +76,15 @@ class _Stateful:
         return state
 
     def load_state_dict(self, state) -> None:
-        """Restore a `state_dict()`; names, kinds and shapes must match. Checks all, then loads."""
+        """Restore a `state_dict()`; names, kinds, shapes and ranges must match.
+
+        Checks everything, then loads: a bad state changes nothing.
+        """
         current = self.state_dict()
-        check_state_keys(state, current)
+        try:
+            check_state_keys(state, current)
+        except ValueError as error:  # e.g. a StepLR state loaded into a CosineAnnealingLR
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {error}") from None
         loaded = {}
         for key, now in current.items():
             name, value = f"state[{key!r}]", state[key]
@@ -56,7 +95,7 @@ class _Stateful:
             else:
                 if isinstance(value, np.ndarray) and value.ndim == 0:  # as stored by np.savez
                     value = value.item()
-                loaded[key] = type(now)(check_number(value, name, integer=isinstance(now, int)))
+                loaded[key] = self._numbers[key](value, name)
         for name in self._numbers:
             setattr(self, name, loaded[name])
         for name in self._arrays:
@@ -78,19 +117,14 @@ def _check_params(params) -> list[Parameter]:
     return list(params)
 
 
-def _check_below_one(value, name: str):
-    check_number(value, name, low=0)
-    if value >= 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return float(value)
-
-
 class Optimizer(_Stateful):
     """Base class: holds the parameters and the learning rate `lr` (schedules change it)."""
 
+    _numbers = {"lr": _non_negative}  # a schedule may lower lr to 0, and step() allows that
+
     def __init__(self, params, lr):
         self.params = _check_params(params)
-        self.lr = float(check_number(lr, "lr", low=0, low_open=True))
+        self.lr = _positive(lr, "lr")  # but a new optimizer with lr = 0 would never move
 
     def zero_grad(self) -> None:
         """Reset every parameter's `.grad` to 0 (gradients accumulate until then)."""
@@ -99,6 +133,20 @@ class Optimizer(_Stateful):
 
     def step(self) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define step()")
+
+    def _check_grads(self) -> None:
+        """Raise unless every `.grad` is an array of its parameter's shape (never broadcast).
+
+        Only O(1) per parameter, since step() runs in every training loop: no pass over values.
+        """
+        for i, p in enumerate(self.params):
+            if not isinstance(p.grad, np.ndarray):
+                raise TypeError(f"params[{i}].grad must be a numpy array, got {describe(p.grad)}")
+            if p.grad.shape != p.value.shape:
+                raise ValueError(
+                    f"params[{i}].grad must have the shape of params[{i}].value "
+                    f"{p.value.shape}, got {p.grad.shape}"
+                )
 
 
 class SGD(Optimizer):
@@ -124,19 +172,20 @@ class SGD(Optimizer):
     array([0.8])
     """
 
-    _numbers = ("lr", "momentum", "weight_decay")
+    _numbers = {**Optimizer._numbers, "momentum": _non_negative, "weight_decay": _non_negative}
     _arrays = ("momentum_buffer",)
 
     def __init__(self, params, lr, momentum: float = 0.0, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.momentum = float(check_number(momentum, "momentum", low=0))
-        self.weight_decay = float(check_number(weight_decay, "weight_decay", low=0))
+        self.momentum = self._checked("momentum", momentum)
+        self.weight_decay = self._checked("weight_decay", weight_decay)
         self.momentum_buffer = [np.zeros_like(p.value) for p in self.params]
 
     def step(self) -> None:
         """Update every parameter in place from its current `.grad`."""
         check_number(self.lr, "lr", low=0)
-        for p, b in zip(self.params, self.momentum_buffer, strict=True):
+        self._check_grads()
+        for p, b in zip(self.params, self.momentum_buffer, strict=True):  # b: shape of p.value
             g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad  # g_t
             if self.momentum:
                 b *= self.momentum
@@ -157,48 +206,61 @@ class Adam(Optimizer):
             \text{ towards 0)} \\
         W_t &= W_{t-1} - \eta\, \frac{\hat{m}_t}{\sqrt{\hat{v}_t} + \epsilon}
 
-    Each weight moves by about :math:`\eta` at most per step, whatever the gradient's scale.
+    Whatever the gradient's scale, a step moves each weight by about :math:`\eta` at most in
+    common cases, and by up to about :math:`\eta \max(1, (1 - \beta_1)/\sqrt{1 - \beta_2})`
+    in the worst case, a large gradient after a long run of tiny ones (3.16 :math:`\eta` for
+    the default betas; Kingma & Ba 2015, section 2.1).
 
     >>> w = Parameter([1.0]); w.grad[:] = 50.0
     >>> Adam([w], lr=0.1).step(); w.value.round(6)  # first step: about -lr * sign(g)
     array([0.9])
     """
 
-    _numbers = ("lr", "beta1", "beta2", "eps", "weight_decay", "t")
+    _numbers = {
+        **Optimizer._numbers,
+        "beta1": _check_below_one,
+        "beta2": _check_below_one,
+        "eps": _positive,
+        "weight_decay": _non_negative,
+        "t": _count,
+    }
     _arrays = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {describe(betas)}")
-        self.beta1 = _check_below_one(betas[0], "betas[0]")
-        self.beta2 = _check_below_one(betas[1], "betas[1]")
-        self.eps = float(check_number(eps, "eps", low=0, low_open=True))
-        self.weight_decay = float(check_number(weight_decay, "weight_decay", low=0))
+        self.beta1 = self._checked("beta1", betas[0], "betas[0]")
+        self.beta2 = self._checked("beta2", betas[1], "betas[1]")
+        self.eps = self._checked("eps", eps)
+        self.weight_decay = self._checked("weight_decay", weight_decay)
         self.t = 0  # steps taken
-        self.exp_avg = [np.zeros_like(p.value) for p in self.params]  # m
-        self.exp_avg_sq = [np.zeros_like(p.value) for p in self.params]  # v
+        self.exp_avg = [np.zeros_like(p.value) for p in self.params]  # m, shape of p.value
+        self.exp_avg_sq = [np.zeros_like(p.value) for p in self.params]  # v, shape of p.value
 
     def step(self) -> None:
         """Update every parameter in place from its current `.grad`."""
         check_number(self.lr, "lr", low=0)
+        self._check_grads()
         self.t += 1
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
-            g = p.grad + self.weight_decay * p.value  # g_t
-            m[...] = self.beta1 * m + (1 - self.beta1) * g  # m_t
-            v[...] = self.beta2 * v + (1 - self.beta2) * g * g  # v_t
-            m_hat = m / (1 - self.beta1**self.t)
-            v_hat = v / (1 - self.beta2**self.t)
-            p.value -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            g = p.grad + self.weight_decay * p.value  # g_t, same shape as p.value
+            m[...] = self.beta1 * m + (1 - self.beta1) * g  # m_t, same shape as p.value
+            v[...] = self.beta2 * v + (1 - self.beta2) * g * g  # v_t, same shape as p.value
+            m_hat = m / (1 - self.beta1**self.t)  # same shape as p.value
+            v_hat = v / (1 - self.beta2**self.t)  # same shape as p.value
+            p.value -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)  # same shape as p.value
 
 
 class LRScheduler(_Stateful):
     """Base class of the schedules: sets `optimizer.lr` to `lr_at(epoch)` on every `step()`.
 
-    Call `step()` once per epoch, after that epoch's optimizer steps, as in torch.
+    Call `step()` once per epoch, after that epoch's optimizer steps, as in torch. The state
+    holds each schedule's settings too (as torch's), checked on loading like the constructor's
+    arguments; a state of another kind of schedule is refused.
     """
 
-    _numbers = ("base_lr", "last_epoch")
+    _numbers = {"base_lr": _non_negative, "last_epoch": _count}
 
     def __init__(self, optimizer):
         if not isinstance(optimizer, Optimizer):
@@ -235,10 +297,12 @@ class StepLR(LRScheduler):
     0.25
     """
 
+    _numbers = {**LRScheduler._numbers, "step_size": _period, "gamma": _positive}
+
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
         super().__init__(optimizer)
-        self.step_size = check_number(step_size, "step_size", low=1, integer=True)
-        self.gamma = float(check_number(gamma, "gamma", low=0, low_open=True))
+        self.step_size = self._checked("step_size", step_size)
+        self.gamma = self._checked("gamma", gamma)
 
     def lr_at(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -259,10 +323,12 @@ class CosineAnnealingLR(LRScheduler):
     0.5
     """
 
+    _numbers = {**LRScheduler._numbers, "T_max": _period, "eta_min": _non_negative}
+
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
         super().__init__(optimizer)
-        self.T_max = check_number(T_max, "T_max", low=1, integer=True)
-        self.eta_min = float(check_number(eta_min, "eta_min", low=0))
+        self.T_max = self._checked("T_max", T_max)
+        self.eta_min = self._checked("eta_min", eta_min)
 
     def lr_at(self, epoch: int) -> float:
         cosine = (1 + math.cos(math.pi * epoch / self.T_max)) / 2  # 1 at t = 0, 0 at t = T_max

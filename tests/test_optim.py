@@ -175,6 +175,28 @@ def test_adam_by_hand_for_two_steps():
     np.testing.assert_allclose(np.abs(w1 - w0), lr, rtol=1e-3)
 
 
+def test_adam_worst_case_step_is_lr_times_1_minus_beta1_over_sqrt_1_minus_beta2():
+    # Kingma & Ba, section 2.1: a large gradient after a long run of tiny ones moves the weight
+    # by up to about lr (1 - b1) / sqrt(1 - b2), 3.16 lr for the default betas: more than lr.
+    lr, b1, b2, eps, g0, T = 0.01, 0.9, 0.999, 1e-8, 1e-6, 5000
+    # after T steps of g0: m_T = (1 - b1^T) g0, v_T = (1 - b2^T) g0^2; then one step of 1
+    m = b1 * (1 - b1**T) * g0 + (1 - b1)
+    v = b2 * (1 - b2**T) * g0**2 + (1 - b2)
+    expected = lr * (m / (1 - b1 ** (T + 1))) / (np.sqrt(v / (1 - b2 ** (T + 1))) + eps)
+
+    w = Parameter([0.0])
+    opt = Adam([w], lr=lr, betas=(b1, b2), eps=eps)
+    w.grad[...] = g0
+    for _ in range(T):
+        opt.step()
+    before = w.value.copy()
+    w.grad[...] = 1.0
+    opt.step()
+    step = (before - w.value)[0]
+    assert step == pytest.approx(expected, rel=1e-9)
+    assert 3 * lr < step < lr * (1 - b1) / np.sqrt(1 - b2)
+
+
 # --- training a network: gradients that depend on the parameters ----------------------------
 
 
@@ -226,6 +248,29 @@ def test_step_leaves_the_gradients_alone():
     np.testing.assert_array_equal(w.grad, [0.5, -0.5])
 
 
+@pytest.mark.parametrize(
+    "make",
+    [lambda ps: SGD(ps, 0.1), lambda ps: SGD(ps, 0.1, momentum=0.9, weight_decay=0.1),
+     lambda ps: Adam(ps, 0.1)],
+    ids=["SGD", "SGD-momentum", "Adam"],
+)
+def test_step_rejects_a_grad_of_another_shape_and_changes_nothing(make):
+    params = [Parameter([1.0, 2.0]), Parameter([3.0, 4.0])]
+    opt = make(params)
+    params[0].grad[...] = 1.0
+    params[1].grad = np.array([5.0])  # would broadcast over params[1].value
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match=r"params\[1\]\.grad must have .* \(2,\), got \(1,\)"):
+        opt.step()
+    np.testing.assert_array_equal(params[0].value, [1.0, 2.0])  # not even the first one moved
+    np.testing.assert_array_equal(params[1].value, [3.0, 4.0])
+    for name, value in opt.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])  # Adam's t did not count it
+    params[1].grad = [5.0, 5.0]
+    with pytest.raises(TypeError, match=r"params\[1\]\.grad must be a numpy array, got list"):
+        opt.step()
+
+
 # --- schedules ------------------------------------------------------------------------------
 
 SCHEDULES = [
@@ -255,7 +300,9 @@ def test_schedules_match_torch_for_30_epochs(make_optimizer, ours, theirs):
     for _ in range(31):  # epochs 0 to 30; the cosine ones pass T_max and rise again
         expected = torch_schedule.get_last_lr()[0]
         assert opt.lr == pytest.approx(expected, rel=RTOL, abs=1e-15)
-        assert schedule.get_last_lr() == [opt.lr]
+        assert schedule.get_last_lr() == pytest.approx(
+            torch_schedule.get_last_lr(), rel=RTOL, abs=1e-15
+        )
         torch_opt.step()  # torch wants optimizer.step() before scheduler.step()
         schedule.step()
         torch_schedule.step()
@@ -358,6 +405,122 @@ def test_schedule_state_dict_round_trip_resumes_identically():
         schedule.step()
         resumed.step()
         assert resumed_opt.lr == opt.lr
+
+
+def test_schedule_state_holds_its_settings_as_torch():
+    # Loading brings back the settings too: a schedule built with other settings then goes on
+    # as the saved one would, which is what torch's StepLR does after 3 epochs.
+    opt = SGD([Parameter([0.0])], lr=0.5)
+    schedule = StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(3):
+        schedule.step()
+    state = schedule.state_dict()
+    assert (state["step_size"], state["gamma"]) == (2, 0.5)
+    resumed_opt = SGD([Parameter([0.0])], lr=0.5)
+    resumed = StepLR(resumed_opt, step_size=10, gamma=0.1)
+    resumed.load_state_dict(state)
+    torch_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
+    torch_schedule = torch.optim.lr_scheduler.StepLR(torch_opt, step_size=2, gamma=0.5)
+    for _ in range(3):
+        torch_opt.step()
+        torch_schedule.step()
+    for _ in range(8):
+        torch_opt.step()
+        torch_schedule.step()
+        resumed.step()
+        assert resumed_opt.lr == pytest.approx(torch_schedule.get_last_lr()[0], rel=RTOL)
+    cosine = CosineAnnealingLR(SGD([Parameter([0.0])], lr=0.5), T_max=7, eta_min=0.01)
+    assert {"T_max": 7, "eta_min": 0.01}.items() <= cosine.state_dict().items()
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "match"),
+    [
+        (lambda o: StepLR(o, 2), lambda o: CosineAnnealingLR(o, 10),
+         r"CosineAnnealingLR.*missing \['T_max', 'eta_min'\], unexpected \['gamma', 'step_size'\]"),
+        (lambda o: CosineAnnealingLR(o, 10), lambda o: StepLR(o, 2),
+         r"StepLR.*missing \['gamma', 'step_size'\], unexpected \['T_max', 'eta_min'\]"),
+    ],
+    ids=["StepLR into cosine", "cosine into StepLR"],
+)
+def test_schedule_refuses_the_state_of_another_schedule_and_changes_nothing(
+    source, target, match
+):
+    state = source(SGD([Parameter([0.0])], lr=0.1)).state_dict()
+    schedule = target(SGD([Parameter([0.0])], lr=0.5))
+    schedule.step()
+    before = schedule.state_dict()
+    with pytest.raises(ValueError, match=match):
+        schedule.load_state_dict(state)
+    assert schedule.state_dict() == before
+
+
+@pytest.mark.parametrize(
+    ("make", "key", "value", "error", "match"),
+    [
+        (lambda o: StepLR(o, 2), "step_size", 0, ValueError, "'step_size'.* >= 1, got 0"),
+        (lambda o: StepLR(o, 2), "step_size", 2.5, TypeError, "'step_size'.*integer"),
+        (lambda o: StepLR(o, 2), "gamma", 0.0, ValueError, "'gamma'.* > 0, got 0.0"),
+        (lambda o: StepLR(o, 2), "gamma", np.nan, ValueError, "'gamma'.*finite"),
+        (lambda o: CosineAnnealingLR(o, 10), "T_max", -3, ValueError, "'T_max'.* >= 1"),
+        (lambda o: CosineAnnealingLR(o, 10), "eta_min", -0.1, ValueError, "'eta_min'.* >= 0"),
+        (lambda o: CosineAnnealingLR(o, 10), "last_epoch", -1, ValueError, "'last_epoch'"),
+        (lambda o: CosineAnnealingLR(o, 10), "base_lr", -0.5, ValueError, "'base_lr'"),
+    ],
+)
+def test_schedule_load_state_dict_checks_ranges_and_changes_nothing(
+    make, key, value, error, match
+):
+    schedule = make(SGD([Parameter([0.0])], lr=0.1))
+    schedule.step()
+    before = schedule.state_dict()
+    with pytest.raises(error, match=match):
+        schedule.load_state_dict({**before, key: value})
+    assert schedule.state_dict() == before
+
+
+@pytest.mark.parametrize(
+    ("make", "key", "value", "match"),
+    [
+        (lambda ps: SGD(ps, 0.1, momentum=0.9), "momentum", -5.0, "'momentum'.* >= 0, got -5"),
+        (lambda ps: SGD(ps, 0.1), "weight_decay", -1.0, "'weight_decay'.* >= 0"),
+        (lambda ps: SGD(ps, 0.1), "lr", -0.1, "'lr'.* >= 0"),
+        (lambda ps: SGD(ps, 0.1), "lr", np.nan, "'lr'.*finite"),
+        (lambda ps: Adam(ps), "beta2", 1.0, r"'beta2'.* must be in \[0, 1\), got 1.0"),
+        (lambda ps: Adam(ps), "beta1", -0.1, "'beta1'.* >= 0"),
+        (lambda ps: Adam(ps), "t", -1, "'t'.* >= 0, got -1"),
+        (lambda ps: Adam(ps), "eps", 0.0, "'eps'.* > 0"),
+        (lambda ps: Adam(ps), "weight_decay", -1.0, "'weight_decay'.* >= 0"),
+    ],
+)
+def test_optimizer_load_state_dict_checks_ranges_as_init_and_changes_nothing(
+    make, key, value, match
+):
+    params = [Parameter(np.ones(s)) for s in SHAPES]
+    opt = make(params)
+    _set_grads(params, [np.ones(s) for s in SHAPES])
+    opt.step()
+    before = opt.state_dict()
+    state = opt.state_dict()
+    for array in state.values():
+        if isinstance(array, np.ndarray):
+            array += 1.0  # a good change, beside the bad number: it must not be loaded either
+    state[key] = value
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(state)
+    for name, array in opt.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+
+
+def test_optimizer_state_with_lr_0_from_a_finished_schedule_loads():
+    opt = SGD([Parameter([1.0])], lr=0.1)
+    schedule = CosineAnnealingLR(opt, T_max=2)
+    for _ in range(2):
+        schedule.step()
+    assert opt.lr == 0.0  # eta_min = 0 at T_max
+    other = SGD([Parameter([1.0])], lr=0.1)
+    other.load_state_dict(opt.state_dict())
+    assert other.lr == 0.0
 
 
 @pytest.mark.parametrize(
