@@ -230,7 +230,17 @@ class Value:
                 node.grad = 0.0
         self.grad += 1.0  # d self / d self
         for node in reversed(order):
-            node._backward()
+            try:
+                node._backward()
+                overflowed = not all(math.isfinite(child.grad) for child in node._prev)
+            except OverflowError:  # float ** float raises instead of returning inf
+                overflowed = True
+            if overflowed:
+                inputs = ", ".join(repr(child.data) for child in node._prev)
+                raise ValueError(
+                    f"the gradient through {node._op} of ({inputs}) overflows: it is beyond "
+                    "float64's range (e.g. dividing by a number very close to 0)"
+                )
 
 
 def _as_value(other, op: str) -> Value:

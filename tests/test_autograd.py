@@ -233,6 +233,22 @@ def test_operations_reject_bad_operands_and_domains():
         Value(10.0) ** 400
 
 
+@pytest.mark.parametrize(
+    ("make", "op"),
+    [
+        (lambda: Value(1e-160) ** -1, r"\*\*-1"),  # d/dx = -x**-2 = -1e320
+        (lambda: Value(1.0) / Value(1e-300), "/"),  # d/db = -a / b**2 = -1e300
+        (lambda: Value(1e-320).log(), "log"),  # d/dx = 1 / x, beyond 1.8e308
+    ],
+    ids=["pow", "div", "log"],
+)
+def test_a_gradient_beyond_float64_is_a_clear_error(make, op):
+    out = make()
+    assert math.isfinite(out.data)  # the forward value itself is representable
+    with pytest.raises(ValueError, match=f"gradient through {op} of .* overflows"):
+        out.backward()
+
+
 def graph_of_a_neuron():
     x, w, b = Value(2.0, label="x"), Value(-0.5, label="w"), Value(0.3, label="b")
     n = x * w + b
