@@ -223,6 +223,11 @@ def _is_torch(model) -> bool:
     )
 
 
+def _backend(model) -> type:
+    """The backend class for `model`: _TorchBackend or _NumpyBackend (TypeError otherwise)."""
+    return _TorchBackend if _is_torch(model) else _NumpyBackend
+
+
 def _prediction_kind(loss_fn) -> str | None:
     """How to read class predictions off the model output, from the loss; None: regression."""
     for kind, types in (
@@ -284,18 +289,23 @@ def _check_updates_model(model, optimizer_params) -> None:
 class _TorchBackend:
     """fit's steps for a torch model: tensors in the model's dtype, autograd, torch.optim."""
 
-    def __init__(self, model, optimizer, loss_fn):
+    @staticmethod
+    def check_optimizer(model, optimizer) -> None:
+        """Raise unless `optimizer` is a torch.optim optimizer of `model`'s parameters."""
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
                 "optimizer must be a torch.optim optimizer for a torch model, "
                 f"got {describe(optimizer)}"
             )
+        _check_updates_model(model, [p for g in optimizer.param_groups for p in g["params"]])
+
+    def __init__(self, model, optimizer, loss_fn):
+        self.check_optimizer(model, optimizer)
         if isinstance(loss_fn, losses._Loss) or not callable(loss_fn):
             raise TypeError(
                 "loss_fn must be a torch loss (e.g. torch.nn.BCELoss()) for a torch model, "
                 f"got {describe(loss_fn)}"
             )
-        _check_updates_model(model, [p for g in optimizer.param_groups for p in g["params"]])
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         float_params = [p for p in model.parameters() if p.is_floating_point()]
         self.dtype = float_params[0].dtype if float_params else torch.get_default_dtype()
@@ -331,7 +341,9 @@ class _TorchBackend:
 class _NumpyBackend:
     """fit's steps for a numpy model: forward, loss.backward(), model.backward, optimizer.step."""
 
-    def __init__(self, model, optimizer, loss_fn):
+    @staticmethod
+    def check_optimizer(model, optimizer) -> None:
+        """Raise unless `optimizer` is a dlhelpers.optim optimizer of `model`'s parameters."""
         if isinstance(optimizer, torch.optim.Optimizer) or not all(
             callable(getattr(optimizer, name, None)) for name in ("step", "zero_grad")
         ):
@@ -339,6 +351,11 @@ class _NumpyBackend:
                 "optimizer must be a dlhelpers.optim optimizer (with step() and zero_grad()) "
                 f"for a numpy model, got {describe(optimizer)}"
             )
+        if getattr(optimizer, "params", None) is not None:
+            _check_updates_model(model, optimizer.params)
+
+    def __init__(self, model, optimizer, loss_fn):
+        self.check_optimizer(model, optimizer)
         if isinstance(loss_fn, torch.nn.Module) or not all(
             callable(getattr(loss_fn, name, None)) for name in ("forward", "backward")
         ):
@@ -346,8 +363,6 @@ class _NumpyBackend:
                 "loss_fn must be a dlhelpers.losses loss object (e.g. BCELoss()) for a numpy "
                 f"model, got {describe(loss_fn)}"
             )
-        if getattr(optimizer, "params", None) is not None:
-            _check_updates_model(model, optimizer.params)
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
 
     def train_step(self, X, y, kind, y_name) -> None:
@@ -414,7 +429,7 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
     >>> h.epochs
     [1, 2, 3]
     """
-    backend = (_TorchBackend if _is_torch(model) else _NumpyBackend)(model, optimizer, loss_fn)
+    backend = _backend(model)(model, optimizer, loss_fn)
     kind = _prediction_kind(loss_fn)
     X_train, y_train = _check_training_data(X_train, y_train, kind, "train")
     if (X_val is None) != (y_val is None):
@@ -471,12 +486,27 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
 
 
 def _check_training_data(X, y, kind, part):
+    _check_finite_targets(y, f"y_{part}")  # first, to name y_train / y_val, not "y"
     X, y = _check_features_and_targets(X, y)
     if kind == "argmax":
         y = as_label_array(y, f"y_{part}")
     elif y.dtype == bool or not np.issubdtype(y.dtype, np.number):
         raise TypeError(f"y_{part} must hold numbers, got dtype {y.dtype}")
     return X, y
+
+
+def _check_finite_targets(y, name: str) -> None:
+    """Refuse float targets holding NaN or inf: the loss would be NaN (MSE), or torch's BCELoss
+    would fail inside. Any other problem with `y` is left to _check_features_and_targets."""
+    if y is None or isinstance(y, (str, bytes)) or type(y).__module__.startswith("torch"):
+        return
+    try:
+        array = np.asarray(y)
+    except (TypeError, ValueError):  # ragged nested lists
+        return
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = "NaN" if np.isnan(array).any() else "inf"
+        raise ValueError(f"{name} must be finite, got {bad} in an array of shape {array.shape}")
 
 
 def _continued_history(history, start_epoch: int) -> History:
@@ -544,10 +574,13 @@ def save_checkpoint(path, model, optimizer=None, epoch: int = 0, history: Histor
     of the model's randomness (numpy Dropout generators, or torch's global generator) and any
     `extra` keyword values (numbers, strings, lists, dicts, arrays/tensors), under a format
     version. Torch models are saved with `torch.save`, numpy models with `np.savez` (no pickle).
+    The optimizer must be one of the model's kind (torch.optim for a torch model,
+    dlhelpers.optim for a numpy model) and update its parameters, else TypeError/ValueError.
 
     The file is written to a temporary file in the same directory, flushed and fsync'ed, then
     renamed over `path` (`os.replace`, atomic): a crash leaves the old or the new checkpoint,
-    never a broken one. Temporary files left by a crashed earlier save are removed.
+    never a broken one. It gets the mode of any new file (0o666 minus the umask). Temporary
+    files left by a crashed earlier save are removed.
 
     >>> import tempfile, os
     >>> net = nn.Sequential(nn.Dense(2, 1, rng=0))
@@ -557,6 +590,8 @@ def save_checkpoint(path, model, optimizer=None, epoch: int = 0, history: Histor
     """
     path = _checkpoint_path(path)
     torch_model = _is_torch(model)
+    if optimizer is not None:
+        _backend(model).check_optimizer(model, optimizer)
     check_number(epoch, "epoch", low=0, integer=True)
     if history is not None and not isinstance(history, History):
         raise TypeError(f"history must be a History or None, got {describe(history)}")
@@ -573,7 +608,7 @@ def save_checkpoint(path, model, optimizer=None, epoch: int = 0, history: Histor
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "early_stopping": None if early_stopping is None else early_stopping.state_dict(),
-        "rng": torch.get_rng_state() if torch_model else _generator_states(model),
+        "rng": _rng_state(model),
         "extra": _plain(extra, "extra", torch_model),
     }
     if torch_model:
@@ -599,11 +634,14 @@ def load_checkpoint(path, model, optimizer=None, *, scheduler=None,
     `np.load(allow_pickle=False)`: a file that would run code when loaded is refused. Either
     everything loads or nothing changes.
 
-    Raises FileNotFoundError for a missing file and ValueError, saying what is wrong, for a
-    truncated, corrupt or foreign file or a checkpoint of a different model.
+    Raises FileNotFoundError for a missing file, TypeError for an optimizer of the other kind
+    of model (as `save_checkpoint`), and ValueError, saying what is wrong, for a truncated,
+    corrupt or foreign file or a checkpoint of a different model.
     """
     path = _checkpoint_path(path)
     torch_model = _is_torch(model)
+    if optimizer is not None:
+        _backend(model).check_optimizer(model, optimizer)
     if not isinstance(restore_rng, bool):
         raise TypeError(f"restore_rng must be True or False, got {describe(restore_rng)}")
     if not path.is_file():
@@ -620,17 +658,23 @@ def load_checkpoint(path, model, optimizer=None, *, scheduler=None,
         history = None if content["history"] is None else History.from_dict(content["history"])
     except ValueError as error:
         raise ValueError(f"checkpoint {path} has a broken history: {error}") from error
-    # Load all or nothing: keep the current states to put back if any part does not fit.
+    # Load all or nothing: keep the current states, the random state too (the generators are
+    # set one by one), to put back if any part does not fit.
     backups = [(target, copy.deepcopy(target.state_dict())) for target, _ in parts]
+    rng_backup = _rng_state(model)
     try:
         for target, name in parts:
             target.load_state_dict(copy.deepcopy(content[name]))
         if restore_rng:
             _restore_rng(model, content["rng"])
-    except (ValueError, TypeError, KeyError, RuntimeError, IndexError) as error:
+    except BaseException as error:
         for target, state in backups:
             target.load_state_dict(state)
-        raise ValueError(f"checkpoint {path} does not fit: {error}") from error
+        _restore_rng(model, rng_backup)
+        if isinstance(error, (ValueError, TypeError, KeyError, RuntimeError, IndexError,
+                              OverflowError)):
+            raise ValueError(f"checkpoint {path} does not fit: {error}") from error
+        raise
     return {"epoch": content["epoch"], "history": history, "extra": content["extra"]}
 
 
@@ -666,11 +710,16 @@ def _plain(value, name: str, torch_model: bool):
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write with `write(file)` to a temporary file beside `path`, fsync, rename onto `path`."""
+    """Write with `write(file)` to a temporary file beside `path`, fsync, rename onto `path`.
+
+    The file gets the mode a plain `open(path, "w")` would give it (0o666 minus the umask).
+    """
     file = tempfile.NamedTemporaryFile(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
     try:
+        # NamedTemporaryFile creates mode 0600; give the checkpoint the mode of any new file.
+        os.chmod(file.name, 0o666 & ~_umask())
         with file:
             write(file)
             file.flush()
@@ -687,6 +736,13 @@ def _atomic_write(path: Path, write) -> None:
         finally:
             os.close(directory)
     _remove_stale_temporaries(path)
+
+
+def _umask() -> int:
+    """The process umask. Reading it means setting it: os.umask returns the old value."""
+    umask = os.umask(0o077)  # for that moment the strictest mask, should a thread create a file
+    os.umask(umask)
+    return umask
 
 
 def _remove_stale_temporaries(path: Path) -> None:
@@ -792,7 +848,10 @@ def _generators(module, prefix: str = "") -> dict[str, np.random.Generator]:
     return found
 
 
-def _generator_states(model) -> dict:
+def _rng_state(model):
+    """torch's global generator state (torch model), or the states of the model's generators."""
+    if isinstance(model, torch.nn.Module):
+        return torch.get_rng_state()
     return {where: gen.bit_generator.state for where, gen in _generators(model).items()}
 
 
@@ -804,9 +863,9 @@ def _restore_rng(model, saved) -> None:
         return
     generators = _generators(model)
     if not isinstance(saved, dict) or set(saved) != set(generators):
+        found = sorted(saved) if isinstance(saved, dict) else describe(saved)
         raise ValueError(
-            f"the checkpoint has random generators at {sorted(saved)}, "
-            f"the model at {sorted(generators)}"
+            f"the checkpoint has random generators at {found}, the model at {sorted(generators)}"
         )
     for where, generator in generators.items():
         generator.bit_generator.state = saved[where]

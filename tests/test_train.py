@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -277,6 +278,27 @@ def test_fit_explains_labels_out_of_range():
     model, optimizer, loss = numpy_model("ce")
     with pytest.raises(ValueError, match=r"labels from -1 to 0 .*\(labels 0 to 1\)"):
         fit(model, optimizer, loss, X_TRAIN, Y_TRAIN - 1, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("backend, task", [("torch", "mse"), ("torch", "bce"),
+                                           ("numpy", "mse"), ("numpy", "bce")])
+@pytest.mark.parametrize("part, bad", [("train", np.nan), ("val", np.inf)])
+def test_fit_refuses_targets_that_are_not_finite(backend, task, part, bad):
+    # Without the check torch's MSELoss trains to a history of [nan] and BCELoss fails
+    # with torch's own "all elements of target should be between 0 and 1".
+    model, optimizer, loss = BACKENDS[backend](task)
+    y_train, y_val = np.sin(2 * X_TRAIN[:, :1]), np.sin(2 * X_VAL[:, :1]) ** 2
+    if task == "bce":
+        y_train, y_val = targets(task, Y_TRAIN), targets(task, Y_VAL)
+    bad_targets = (y_train if part == "train" else y_val).copy()
+    bad_targets[7, 0] = bad
+    y_train, y_val = (bad_targets, y_val) if part == "train" else (y_train, bad_targets)
+    before = weights(model)
+    name = "NaN" if np.isnan(bad) else "inf"
+    with pytest.raises(ValueError, match=rf"y_{part} must be finite, got {name}.*\(\d+, 1\)"):
+        fit(model, optimizer, loss, X_TRAIN, y_train, X_val=X_VAL, y_val=y_val, epochs=1,
+            progress=False)
+    assert_same_weights(weights(model), before)  # refused before any training step
 
 
 @pytest.mark.parametrize(
@@ -717,6 +739,27 @@ def test_a_failing_part_rolls_back_the_parts_already_loaded(tmp_path):
     assert_same_weights(weights(fresh), before)
 
 
+def test_a_random_state_that_does_not_fit_rolls_back_the_generators_already_set(tmp_path):
+    # Two Dropout layers; the checkpoint's state of the second is not a PCG64 state (as if
+    # corrupted), so restoring it fails after the first generator was already set.
+    def two_dropouts(seed):
+        return nn.Sequential(nn.Dense(2, 4, rng=seed), nn.Dropout(0.5, rng=seed + 1),
+                             nn.Dense(4, 2, rng=seed + 2), nn.Dropout(0.5, rng=seed + 3))
+
+    saved_model = two_dropouts(0)
+    saved_model[3].rng = np.random.Generator(np.random.MT19937(0))
+    path = save_checkpoint(tmp_path / "c.npz", saved_model)
+    model = two_dropouts(10)
+    before = weights(model)
+    first, second = (model[i].rng.bit_generator.state for i in (1, 3))
+    assert first != saved_model[1].rng.bit_generator.state  # a load would change it
+    with pytest.raises(ValueError, match="does not fit.*PCG64"):
+        load_checkpoint(path, model)
+    assert model[1].rng.bit_generator.state == first
+    assert model[3].rng.bit_generator.state == second
+    assert_same_weights(weights(model), before)
+
+
 def test_asking_for_a_part_the_checkpoint_lacks_is_an_error(tmp_path):
     model, optimizer, _ = numpy_model()
     path = save_checkpoint(tmp_path / "c.npz", model)
@@ -742,6 +785,44 @@ def test_save_checkpoint_rejects_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="history"):
         save_checkpoint(tmp_path / "c.npz", model, history=[1.0])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_checkpoint_refuses_an_optimizer_of_the_other_backend(tmp_path):
+    # Before the check, a torch model with a dlhelpers optimizer was saved, and loading the
+    # file failed with "holds objects that only arbitrary code could rebuild".
+    torch_net, torch_opt, _ = torch_model()
+    numpy_net, numpy_opt, _ = numpy_model()
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim optimizer for a "
+                                        "torch model, got SGD"):
+        save_checkpoint(tmp_path / "t", torch_net, optim.SGD(numpy_net.parameters(), lr=0.1))
+    with pytest.raises(TypeError, match="optimizer must be a dlhelpers.optim optimizer .*"
+                                        "for a numpy model, got Adam"):
+        save_checkpoint(tmp_path / "n", numpy_net, torch_opt)
+    with pytest.raises(ValueError, match="optimizer must update the model's parameters"):
+        save_checkpoint(tmp_path / "n", numpy_net, numpy_model(seed=3)[1])
+    assert list(tmp_path.iterdir()) == []
+    # load_checkpoint applies the same check before reading the file.
+    path = save_checkpoint(tmp_path / "n", numpy_net, numpy_opt)
+    with pytest.raises(TypeError, match="optimizer must be a dlhelpers.optim optimizer"):
+        load_checkpoint(path, numpy_net, torch_opt)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_checkpoints_get_the_mode_of_a_normally_created_file(backend, umask, tmp_path):
+    # NamedTemporaryFile creates 0600 files; a checkpoint must follow the umask like any file.
+    model = BACKENDS[backend]()[0]
+    old = os.umask(umask)
+    try:
+        normal = tmp_path / "normal"
+        normal.write_bytes(b"")
+        path = save_checkpoint(tmp_path / "ckpt", model)
+        path = save_checkpoint(path, model)  # replacing an existing checkpoint, too
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(normal.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(normal.stat().st_mode)
 
 
 def test_a_failed_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
