@@ -1,10 +1,11 @@
 """Data: seeded toy sets, scikit-learn's handwritten digits, splits, scaling and mini-batches.
 
-Introduced in `02_activation_functions.ipynb` (the toy sets a linear model cannot separate),
-`05_gradient_descent.ipynb` (mini-batches) and `07_optimization.ipynb` (splits and scaling on
-real data). Nothing is downloaded: the toy sets are generated, the digits ship with
-scikit-learn. Every random function takes `rng=` (a seed or a `numpy.random.Generator`), so the
-same seed gives the same data.
+Introduced in `00_why_deep_learning.ipynb` (the digits, `load_digits`), `01_perceptron.ipynb`
+(`make_xor`, which no line separates), `02_activation_functions.ipynb` (`make_moons`),
+`05_gradient_descent.ipynb` (`standardize` and mini-batches with `batches`) and
+`07_optimization_learning_rate.ipynb` (`train_val_test_split` on the digits). Nothing is
+downloaded: the toy sets are generated, the digits ship with scikit-learn. Every random function
+takes `rng=` (a seed or a `numpy.random.Generator`), so the same seed gives the same data.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from dlhelpers.seeding import as_rng
-from dlhelpers.validation import as_float_array, check_number, describe
+from dlhelpers.validation import as_float_array, as_numeric_array, check_number, describe
 
 # sklearn's random_state takes a seed in [0, 2**32).
 _SKLEARN_SEED_LIMIT = 2**32
@@ -171,19 +172,19 @@ def load_digits():
 
 
 def _check_features_and_targets(X, y) -> tuple[np.ndarray, np.ndarray]:
-    """X as a 2-D float64 array and y as an array with one entry (or row) per row of X."""
+    """X as a 2-D float64 array and y as finite numbers (class labels or regression targets, in
+    their own dtype) with one entry, or row, per row of X."""
     X = as_float_array(X, "X", ndim=2)
-    if type(y).__module__.startswith("torch"):
-        raise TypeError(f"y must be a numpy array, got a torch {type(y).__name__}")
-    y = np.asarray(y)
-    if y.ndim == 0:
-        raise ValueError(f"y must have one entry per row of X, got a scalar {describe(y)}")
-    if y.shape[0] != X.shape[0]:
+    targets = as_numeric_array(y, "y")
+    if targets.ndim == 0:
+        raise ValueError(f"y must have one entry per row of X ({X.shape[0]} rows), "
+                         f"got a scalar ({describe(y)})")
+    if targets.shape[0] != X.shape[0]:
         raise ValueError(
-            f"y must have one entry per row of X ({X.shape[0]} rows), got {y.shape[0]} "
-            f"(X has shape {X.shape}, y has shape {y.shape})"
+            f"y must have one entry per row of X ({X.shape[0]} rows), got {targets.shape[0]} "
+            f"(X has shape {X.shape}, y has shape {targets.shape})"
         )
-    return X, y
+    return X, targets
 
 
 def train_val_test_split(X, y, val_size: float = 0.15, test_size: float = 0.15, rng=None,
@@ -240,6 +241,11 @@ def standardize(X_train, *others) -> tuple[np.ndarray, ...]:
     (the digits have always-white corner pixels) has sigma = 0: it is only shifted (divided by
     1), so no NaN appears. The inputs are not modified.
 
+    Each column is first divided by its largest |x| in `X_train`, s, which changes nothing
+    mathematically, :math:`x' = (x/s - \mu/s) / (\sigma/s)`, but keeps the squares in sigma
+    from overflowing (1e200) or vanishing (1e-320). A value in `others` so far from the
+    training data that x' exceeds float64's range (about 1.8e308) raises a ValueError.
+
     Always returns a tuple, one array per input, so unpack it:
     `X_train, X_val, X_test = standardize(X_train, X_val, X_test)` or
     `(X_train,) = standardize(X_train)`.
@@ -259,11 +265,24 @@ def standardize(X_train, *others) -> tuple[np.ndarray, ...]:
                 f"others[{i}] must have {X_train.shape[1]} columns like X_train, "
                 f"got shape {X.shape}"
             )
+    largest = np.abs(X_train).max(axis=0)  # (D,) s, 0 only for an all-zero column
+    scaled = X_train / np.where(largest == 0, 1.0, largest)  # (N, D) / (D,): entries in [-1, 1]
     constant = X_train.max(axis=0) == X_train.min(axis=0)  # (D,)
-    # A constant column: subtract its value exactly and divide by 1.
-    mean = np.where(constant, X_train[0], X_train.mean(axis=0))  # (D,)
-    std = np.where(constant, 1.0, X_train.std(axis=0))  # (D,)
-    return tuple((X - mean) / std for X in [X_train, *arrays])  # (N, D) - (D,), / (D,)
+    # A constant column: subtract its value exactly and divide by 1 (no scaling by s either).
+    scale = np.where(constant, 1.0, largest)  # (D,) s
+    mean = np.where(constant, X_train[0], scaled.mean(axis=0))  # (D,) mu / s
+    std = np.where(constant, 1.0, scaled.std(axis=0))  # (D,) sigma / s
+    results = []
+    for name, X in [("X_train", X_train)] + [(f"others[{i}]", X) for i, X in enumerate(arrays)]:
+        with np.errstate(over="ignore"):  # only far outside the training range; checked below
+            Z = (X / scale - mean) / std  # ((M, D) / (D,) - (D,)) / (D,)
+        if not np.isfinite(Z).all():
+            raise ValueError(
+                f"{name} is too far from X_train's mean, in units of its standard deviation, "
+                f"to standardize in float64 (the result would exceed about 1.8e308)"
+            )
+        results.append(Z)
+    return tuple(results)
 
 
 def batches(X, y, batch_size: int, shuffle: bool = True, rng=None

@@ -1,15 +1,18 @@
 """Gradient checking: finite differences as an independent oracle for every backward pass.
 
-Introduced in `06_backpropagation.ipynb`.
+Introduced in `05_gradient_descent.ipynb` (checking a hand-derived gradient) and used for every
+backward pass in `06_backpropagation.ipynb`.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
 
-from dlhelpers.validation import as_float_array, check_number
+from dlhelpers.validation import as_float_array, check_number, describe, is_torch
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6) -> np.ndarray:
@@ -19,7 +22,8 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6) -
               \frac{f(x + \epsilon e_i) - f(x - \epsilon e_i)}{2 \epsilon}
 
     The error is O(eps^2). `f` receives a float64 array of x's shape; the caller's `x` is never
-    modified.
+    modified. `f` must return one finite real number: a Python or numpy int or float, or an array
+    holding exactly one (a bool, None, a string or NaN raises, naming f).
 
     Shape: x is any shape; the result has the shape of x.
 
@@ -33,36 +37,93 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6) -
     grad = np.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views into x and grad
     for i in range(flat_x.size):
-        original = flat_x[i]
-        flat_x[i] = original + eps
-        f_plus = _scalar(f(x))
-        flat_x[i] = original - eps
-        f_minus = _scalar(f(x))
+        original = float(flat_x[i])
+        plus, minus = original + eps, original - eps  # Python floats: inf, not a warning
+        if not (math.isfinite(plus) and math.isfinite(minus)) or plus == minus:
+            raise ValueError(f"eps must give x[{_index(x, i)}] = {original!r} two distinct finite "
+                             f"neighbours x +- eps, got eps = {eps!r}")
+        flat_x[i] = plus
+        f_plus = _value_of_f(f(x), x, i)
+        flat_x[i] = minus
+        f_minus = _value_of_f(f(x), x, i)
         flat_x[i] = original
-        flat_grad[i] = (f_plus - f_minus) / (2 * eps)
+        slope = (f_plus - f_minus) / (2 * eps)  # Python floats: an overflow gives inf
+        if not math.isfinite(slope):  # f_plus - f_minus or 2 eps overflowed: halve them first
+            slope = (f_plus / 2 - f_minus / 2) / eps
+        if not math.isfinite(slope):
+            raise ValueError(f"the difference quotient at x[{_index(x, i)}] overflows float64: f "
+                             f"went from {f_minus!r} to {f_plus!r} over 2 * eps = {2 * eps!r}")
+        flat_grad[i] = slope
     return grad
 
 
 def relative_error(a, b) -> float:
-    r"""Relative error between two gradients, 0 when equal, 1 when unrelated.
+    r"""Relative error between two gradients, 0 when equal, 1 when unrelated or opposite.
 
-    .. math:: \frac{\lVert a - b \rVert}{\max(\lVert a \rVert + \lVert b \rVert, 10^{-12})}
+    .. math:: \frac{\lVert a - b \rVert}{\lVert a \rVert + \lVert b \rVert},
+              \quad 0 \text{ when } a = b = 0
+
+    It lies in [0, 1] and does not change when a and b are multiplied by the same number, so
+    both are first divided by their largest entry, max(|a|, |b|): the norms then neither
+    overflow (1e200) nor vanish (1e-320), and a sign flip is 1 at every scale.
 
     With float64 and eps = 1e-6, a correct backward pass usually gives below 1e-7; above 1e-4
     almost always means a bug.
 
+    Shape: a and b of the same shape, any shape.
+
     >>> relative_error(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
     0.0
+    >>> relative_error(np.array([1e-20]), np.array([-1e-20]))
+    1.0
     """
     a = as_float_array(a, "a")
     b = as_float_array(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"b must have the same shape as a {a.shape}, got {b.shape}")
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12))
+    scale = max(np.abs(a).max(), np.abs(b).max())
+    if scale == 0:  # both exactly zero: equal
+        return 0.0
+    a, b = a / scale, b / scale  # entries in [-1, 1], the largest is +-1
+    return float(np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b)))
 
 
-def _scalar(value) -> float:
-    array = np.asarray(value, dtype=np.float64)
+def _value_of_f(value, x: np.ndarray, i: int) -> float:
+    """f's return value as a float, or an error naming f, what it returned and where."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # Python or numpy number
+        array = np.asarray(_as_float(value))
+    elif value is None or isinstance(value, (str, bytes)):
+        array = None
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError, RuntimeError):  # a ragged list; a torch tensor with grad
+            array = None
+    if array is not None and array.dtype.kind in "iuf" and array.size == 1:
+        number = _as_float(array.reshape(()))
+        if math.isfinite(number):
+            return number
+    where = f"at x with x[{_index(x, i)}] nudged to {float(x.reshape(-1)[i])!r}"
+    if value is None:
+        raise TypeError(f"f must return a number, got None {where}; did you forget `return`?")
+    hint = "; return loss.item() for a torch loss" if is_torch(value) else ""
+    if array is None or array.dtype.kind not in "iuf":  # a string, bool, complex, object
+        raise TypeError(f"f must return a real number, got {describe(value)} {where}{hint}")
     if array.size != 1:
-        raise ValueError(f"f must return a single number, got an array of shape {array.shape}")
-    return float(array.reshape(()))
+        raise ValueError(f"f must return a single number, got an array of shape {array.shape} "
+                         f"{where}")
+    raise ValueError(f"f must return a finite number, got {number} {where}")
+
+
+def _as_float(value) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float64's range, e.g. 10**400
+        return math.inf
+
+
+def _index(x: np.ndarray, i: int) -> str:
+    """The i-th entry of x (flat order) as an index string: '2', '1, 0', or '()' for a 0-d x."""
+    if x.ndim == 0:
+        return "()"
+    return ", ".join(str(int(k)) for k in np.unravel_index(i, x.shape))

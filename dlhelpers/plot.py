@@ -1,10 +1,10 @@
 """Figures for the course: each function draws one kind of plot and returns its matplotlib Figure.
 
-In lecture order: a timeline (`00_why_deep_learning.ipynb`), activation curves
-(`02_activation_functions.ipynb`), decision boundaries (`01_perceptron.ipynb`, `02`), network
-diagrams (`03_building_neural_networks.ipynb`), loss surfaces with descent paths
-(`05_gradient_descent.ipynb`), training curves (`07_optimization.ipynb`, `08_regularization.ipynb`),
-digit grids and confusion matrices (`09_capstone_digits.ipynb`).
+In lecture order: a timeline and digit grids (`00_why_deep_learning.ipynb`), activation curves
+and decision boundaries (`02_activation_functions.ipynb`, then `06_backpropagation.ipynb` and
+`08_regularization.ipynb`), network diagrams (`03_building_neural_networks.ipynb`), loss-surface
+contours (`04_quantifying_loss.ipynb`), training curves (`08_regularization.ipynb`,
+`09_capstone_digits.ipynb`), and confusion matrices (`09_capstone_digits.ipynb`).
 
 Every function uses matplotlib's object-oriented API, never calls `plt.show()`, and writes with
 font sizes readable on a projector. Functions that draw a single panel accept `ax=` to draw into
@@ -36,6 +36,7 @@ from dlhelpers.validation import (
     check_number,
     check_same_shape,
     describe,
+    is_torch,
 )
 
 TITLE_SIZE = 16
@@ -70,7 +71,7 @@ def _check_callable(fn, name: str) -> None:
 
 def _as_numpy(value):
     """Predictions as a numpy array; a torch tensor is detached and moved to the CPU first."""
-    if type(value).__module__.startswith("torch"):
+    if is_torch(value):
         return value.detach().cpu().numpy()
     return np.asarray(value)
 

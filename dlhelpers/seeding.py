@@ -1,6 +1,6 @@
 """Reproducible randomness: one `set_seed` for notebooks, `as_rng` for functions that take `rng=`.
 
-Introduced in `01_perceptron.ipynb`. Functions in `dlhelpers` never draw from numpy's hidden
+Introduced in `00_why_deep_learning.ipynb`. Functions in `dlhelpers` never draw from numpy's hidden
 global random state; they take `rng=` (a seed or a `numpy.random.Generator`) instead.
 """
 
@@ -34,8 +34,12 @@ def as_rng(rng) -> np.random.Generator:
 
     None gives a fresh, unseeded generator; pass a seed for reproducible results.
     """
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng must be a non-negative integer seed, got {rng}")
+        return np.random.default_rng(int(rng))
     if isinstance(rng, np.random.Generator):
         return rng
     raise TypeError(

@@ -1,7 +1,8 @@
 r"""Training: a loop with a progress bar, a history, early stopping and resumable checkpoints.
 
-Introduced in `08_regularization.ipynb` (early stopping, checkpoints) and used for the real
-data of `09_capstone_digits.ipynb`. One `fit` trains either kind of model of the course:
+Introduced in `07_optimization_learning_rate.ipynb` (`fit`, comparing optimizers), with early
+stopping and checkpoints in `08_regularization.ipynb`, and used for the real data of
+`09_capstone_digits.ipynb`. One `fit` trains either kind of model of the course:
 
 - a torch `nn.Module` with a `torch.optim` optimizer and a torch loss (numpy arrays in);
 - a numpy `dlhelpers.nn` model with a `dlhelpers.optim` optimizer and a `dlhelpers.losses`

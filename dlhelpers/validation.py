@@ -20,13 +20,28 @@ def describe(value) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
 
+def is_torch(value) -> bool:
+    """True for a torch object (a Tensor, a Parameter...), found without importing torch."""
+    return type(value).__module__.startswith("torch")
+
+
+def reject_torch(value, name: str) -> None:
+    """Raise a TypeError naming `name` if `value` is a torch tensor, with the way to convert it."""
+    if is_torch(value):
+        raise TypeError(
+            f"{name} must be a numpy array, got a torch {type(value).__name__}; "
+            f"convert it with {name}.detach().numpy()"
+        )
+
+
 def as_float_array(value, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """Return `value` as a finite, non-empty float64 array, or raise naming `name`.
 
     `ndim` restricts the number of dimensions (an int or a tuple of allowed ints).
     The caller's array is never modified: operations on the result must not write into it.
+    A subclass of ndarray (a masked array, np.matrix) becomes a plain ndarray first.
     """
-    if isinstance(value, np.ndarray) and value.dtype == np.float64:
+    if type(value) is np.ndarray and value.dtype == np.float64:
         array = value  # the common case inside a network: skip the conversions below
     else:
         array = _to_float64(value, name)
@@ -43,31 +58,71 @@ def as_float_array(value, name: str, ndim: int | tuple[int, ...] | None = None) 
     return array
 
 
+def as_numeric_array(value, name: str) -> np.ndarray:
+    """Return `value` as an array of finite real numbers in its own dtype (bool, int or float).
+
+    For targets that may be class labels or real values; raises naming `name` otherwise.
+    """
+    array = _to_array(value, name, "an array of numbers", "an array of numbers")
+    if array.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = "NaN" if np.isnan(array).any() else "inf"
+        raise ValueError(f"{name} must be finite, got {bad} in an array of shape {array.shape}")
+    return array
+
+
 def _to_float64(value, name: str) -> np.ndarray:
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be a number or an array of numbers, got {describe(value)}")
-    if type(value).__module__.startswith("torch"):
-        raise TypeError(
-            f"{name} must be a numpy array, got a torch {type(value).__name__}; "
-            f"convert it with {name}.detach().numpy()"
-        )
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as error:  # ragged nested lists
-        raise TypeError(f"{name} must be an array of numbers, got {describe(value)}") from error
+    array = _to_array(value, name, "a number or an array of numbers", "an array of numbers")
     if array.dtype.kind not in "iuf":  # bool, complex, strings, objects
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     return array.astype(np.float64, copy=False)
 
 
+def _to_array(value, name: str, wanted: str, wanted_array: str) -> np.ndarray:
+    """`value` as a plain ndarray (any dtype), or an error naming `name` and what was wanted."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be {wanted}, got {describe(value)}")
+    reject_torch(value, name)
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        raise ValueError(
+            f"{name} must not have masked entries, got {np.ma.count_masked(value)} masked in "
+            f"an array of shape {value.shape}; fill them first, e.g. {name}.filled(0.0)"
+        )
+    try:
+        return np.asarray(value)  # a subclass (masked array, np.matrix) becomes a plain ndarray
+    except (TypeError, ValueError) as error:  # ragged nested lists
+        raise TypeError(
+            f"{name} must be {wanted_array} (every row the same length), got {describe(value)}"
+        ) from error
+
+
+# Whole floats in [-2**63, 2**63) convert to int64 exactly (2**63 is one past int64's maximum).
+_INT64_BOUND = 2.0**63
+
+
 def as_label_array(value, name: str, n_classes: int | None = None) -> np.ndarray:
-    """Return integer class labels as a 1-D int64 array, or raise naming `name`."""
-    if type(value).__module__.startswith("torch"):
-        raise TypeError(f"{name} must be a numpy array, got a torch {type(value).__name__}")
-    array = np.asarray(value)
-    if array.dtype.kind == "f" and array.size and np.all(np.isfinite(array)) and np.all(
-        array == np.round(array)
-    ):
+    """Return integer class labels as a 1-D int64 array, or raise naming `name`.
+
+    Floats are accepted when every one is a whole number within int64's range (1.0 -> 1).
+    """
+    wanted = "an array of integer class labels"
+    array = _to_array(value, name, wanted, wanted)
+    if array.dtype.kind == "f" and array.size:
+        if not np.isfinite(array).all():
+            bad = "NaN" if np.isnan(array).any() else "inf"
+            raise ValueError(f"{name} must hold finite class labels, got {bad}")
+        if np.any(array != np.round(array)):
+            fraction = float(array[array != np.round(array)].flat[0])
+            raise TypeError(
+                f"{name} must hold integer class labels, got dtype {array.dtype} "
+                f"with the non-integer value {fraction!r}"
+            )
+        if array.min() < -_INT64_BOUND or array.max() >= _INT64_BOUND:
+            raise ValueError(
+                f"{name} must hold class labels within int64's range, "
+                f"got values from {array.min():.4g} to {array.max():.4g}"
+            )
         array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class labels, got dtype {array.dtype}")
@@ -75,6 +130,9 @@ def as_label_array(value, name: str, n_classes: int | None = None) -> np.ndarray
         raise ValueError(f"{name} must be 1-D class labels of shape (N,), got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} must not be empty")
+    if array.dtype == np.uint64 and array.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} must hold class labels within int64's range, "
+                         f"got {array.max()}")
     if n_classes is not None and (array.min() < 0 or array.max() >= n_classes):
         raise ValueError(
             f"{name} must hold labels in [0, {n_classes - 1}], "

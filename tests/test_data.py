@@ -1,12 +1,20 @@
 """Tests of dlhelpers.data: toy sets, digits, splits, scaling, mini-batches.
 
 Oracles: the geometry each generator promises (points on the stated curves when noise = 0),
-scikit-learn itself (its generators, its digits, its StandardScaler), and counting.
+scikit-learn itself (its generators, its digits, its StandardScaler), exact arithmetic
+(fractions and 60-digit decimals) for standardize at extreme magnitudes, and counting.
 """
+
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import numpy as np
 import pytest
 import sklearn.datasets
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.preprocessing import StandardScaler
 
 from dlhelpers.data import (
@@ -270,6 +278,43 @@ def test_split_rejects_mismatched_or_misshaped_inputs():
         train_val_test_split(X[:, 0], y, rng=0)
 
 
+BAD_TARGETS = [
+    (None, TypeError, "y must be an array of numbers, got NoneType None"),
+    ("abcde", TypeError, "y must be an array of numbers, got str"),
+    ([[0], [1, 2], [3], [4], [5]], TypeError, "y must be an array of numbers .*same length"),
+    (np.array([0, 1, None, 1, 0], dtype=object), TypeError, "hold real numbers, got dtype object"),
+    (np.array(list("abcde")), TypeError, "y must hold real numbers, got dtype <U1"),
+    (np.array([0, 1, 1j, 1, 0]), TypeError, "y must hold real numbers, got dtype complex128"),
+    (np.array([0.0, 1.0, np.nan, 1.0, 0.0]), ValueError, "y must be finite, got NaN"),
+    (np.array([0.0, 1.0, np.inf, 1.0, 0.0]), ValueError, "y must be finite, got inf"),
+    (torch.zeros(5), TypeError, r"y must be a numpy array, got a torch Tensor; .*y\.detach\(\)"),
+    (3, ValueError, r"y must have one entry per row of X \(5 rows\), got a scalar \(int 3\)"),
+    (np.array(3), ValueError, r"got a scalar \(an array of shape \(\) and dtype int64\)"),
+]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["batches", "train_val_test_split"])
+@pytest.mark.parametrize("y, error, match", BAD_TARGETS)
+def test_split_and_batches_reject_bad_targets_naming_y(split, y, error, match):
+    X = np.zeros((5, 2))
+    with pytest.raises(error, match=match) as raised:
+        if split:
+            train_val_test_split(X, y, rng=0)
+        else:
+            batches(X, y, 2)  # no next(): the error comes at the call
+    assert "scalar an" not in str(raised.value)  # describe() is not glued to "a scalar"
+
+
+def test_split_and_batches_keep_the_dtype_of_good_targets():
+    X = np.arange(20.0).reshape(10, 2)
+    for y in [np.arange(10) % 2, np.arange(10.0) / 3, np.arange(10) % 2 == 1, [0, 1] * 5]:
+        (_, yb), = batches(X, y, 10, shuffle=False)
+        np.testing.assert_array_equal(yb, np.asarray(y))
+        assert yb.dtype == np.asarray(y).dtype
+        parts = train_val_test_split(X, y, val_size=0.2, test_size=0.2, rng=0, stratify=False)
+        assert all(part.dtype == np.asarray(y).dtype for part in parts[3:])
+
+
 def test_split_explains_a_class_too_small_to_stratify():
     X, y = make_moons(100, rng=0)
     y = y.copy()
@@ -309,6 +354,89 @@ def test_standardize_handles_constant_columns_without_nan():
     column = np.full((7, 1), 0.1)
     (Z,) = standardize(column)
     assert np.all(Z == 0)
+
+
+def _exact_standardize(X_train, X):
+    """The oracle: mean and standard deviation of each column of X_train in exact rational
+    arithmetic, the square root and the division in 60-digit decimals; constant columns are only
+    shifted, like sklearn's StandardScaler. Shape: X_train (N, D), X (M, D)."""
+    Z = np.empty(X.shape)
+    with localcontext() as context:
+        context.prec = 60
+        for j in range(X.shape[1]):
+            column = [Fraction(float(v)) for v in X_train[:, j]]
+            mean = sum(column) / len(column)
+            variance = sum((v - mean) ** 2 for v in column) / len(column)
+            std = (Decimal(variance.numerator) / Decimal(variance.denominator)).sqrt()
+            for i in range(X.shape[0]):
+                shifted = Fraction(float(X[i, j])) - mean
+                shifted = Decimal(shifted.numerator) / Decimal(shifted.denominator)
+                Z[i, j] = float(shifted / std) if variance else float(shifted)
+    return Z
+
+
+@pytest.mark.parametrize(
+    "X_train, expected",
+    [
+        ([[1e200], [-1e200], [0.0]], [[1.5**0.5], [-(1.5**0.5)], [0.0]]),  # was 0: x**2 overflowed
+        ([[1e-320], [0.0]], [[1.0], [-1.0]]),  # was +-inf: sigma underflowed to 0
+        ([[1.7e308], [-1.7e308]], [[1.0], [-1.0]]),
+        ([[5e-324], [-5e-324], [0.0], [5e-324]], None),
+        ([[1e300, 3.0], [-1e-300, 3.0], [2e299, 3.0]], None),
+    ],
+)
+def test_standardize_is_exact_for_huge_and_tiny_values(X_train, expected):
+    X_train = np.array(X_train)
+    (Z,) = standardize(X_train)  # a RuntimeWarning (overflow, divide by zero) fails the test
+    oracle = _exact_standardize(X_train, X_train)
+    np.testing.assert_allclose(Z, oracle, rtol=1e-14, atol=1e-15)
+    if expected is not None:
+        np.testing.assert_allclose(Z, expected, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("k", [-1000, -600, 600, 1000])
+def test_standardize_does_not_change_when_the_data_is_rescaled(k):
+    rng = np.random.default_rng(k % 7)
+    X_train, X_val = rng.normal(3.0, 2.0, size=(30, 3)), rng.normal(-1.0, 5.0, size=(10, 3))
+    X_train[:, 2] = 0.1  # a constant column: shifted only, so it scales with 2**k
+    expected = standardize(X_train, X_val)
+    # Multiplying by a power of two is exact in floating point, so is the answer's scaling.
+    Z_train, Z_val = standardize(X_train * 2.0**k, X_val * 2.0**k)
+    np.testing.assert_array_equal(Z_train[:, :2], expected[0][:, :2])
+    np.testing.assert_array_equal(Z_val[:, :2], expected[1][:, :2])
+    np.testing.assert_array_equal(Z_val[:, 2], expected[1][:, 2] * 2.0**k)
+    np.testing.assert_allclose(expected[1], StandardScaler().fit(X_train).transform(X_val),
+                               rtol=1e-12, atol=1e-12)
+
+
+finite_floats = st.floats(-1.7e308, 1.7e308, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(X_train=arrays(np.float64, st.tuples(st.integers(2, 6), st.integers(1, 3)),
+                      elements=finite_floats))
+def test_standardize_matches_exact_arithmetic_for_any_finite_columns(X_train):
+    oracle = _exact_standardize(X_train, X_train)
+    # Exclude nearly constant columns (spread below 1e-3 of the largest |x|): there x - mean
+    # cancels and float64 itself cannot give z to 1e-9, whatever the algorithm.
+    for j in range(X_train.shape[1]):
+        column = X_train[:, j]
+        spread = np.ptp(column / np.abs(column).max()) if column.any() else 0.0
+        assume(spread == 0 or spread > 1e-3)
+    X_other = X_train[::-1] * 0.5  # within the training range: finite answers
+    Z_train, Z_other = standardize(X_train, X_other)
+    np.testing.assert_allclose(Z_train, oracle, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(Z_other, _exact_standardize(X_train, X_other), rtol=1e-9,
+                               atol=1e-9)
+
+
+def test_standardize_rejects_values_whose_standard_score_exceeds_float64():
+    # Trained on [1e-320, 0]: mu = sigma = 5e-321, so x = 1 gives z = 2e320.
+    with pytest.raises(ValueError, match=r"others\[0\] is too far from X_train's mean"):
+        standardize(np.array([[1e-320], [0.0]]), np.array([[1.0]]))
+    # A constant column is shifted only: 1e308 - (-1e308) overflows too.
+    with pytest.raises(ValueError, match=r"others\[1\] is too far"):
+        standardize(np.full((3, 1), -1e308), np.zeros((1, 1)), np.full((1, 1), 1e308))
 
 
 def test_standardize_returns_a_tuple_and_leaves_inputs_alone():
@@ -390,5 +518,13 @@ def test_batches_reject_mismatched_inputs():
         batches(np.zeros((5, 2)), np.zeros(4), 2)
     with pytest.raises(ValueError, match="X must have 2 dimension"):
         batches(np.zeros(5), np.zeros(5), 2)
-    with pytest.raises(ValueError, match="scalar"):
+    with pytest.raises(ValueError, match=r"got a scalar \(int 3\)"):
         batches(np.zeros((5, 2)), 3, 2)
+
+
+@pytest.mark.parametrize("seed", [-1, np.int64(-5)])
+def test_a_negative_seed_is_rejected_naming_rng(seed):
+    for call in (lambda: make_moons(rng=seed), lambda: batches(np.zeros((3, 2)), [0, 1, 0], 2,
+                                                               rng=seed)):
+        with pytest.raises(ValueError, match=r"rng must be a non-negative integer seed, got -"):
+            call()
