@@ -57,7 +57,8 @@ def binary_cross_entropy(y, y_hat) -> float:
     0.1643
     """
     y, y_hat = _check_pair(y, y_hat, probabilities=True)
-    return float(-np.mean(y * _clamped_log(y_hat) + (1 - y) * _clamped_log(1 - y_hat)))
+    per_entry = y * _clamped_log(y_hat) + (1 - y) * _clamped_log(1 - y_hat)  # shape of y
+    return float(-np.mean(per_entry))
 
 
 def mean_squared_error(y, y_hat) -> float:
@@ -72,7 +73,7 @@ def mean_squared_error(y, y_hat) -> float:
     """
     y, y_hat = _check_pair(y, y_hat, probabilities=False)
     with np.errstate(over="ignore"):  # reported below
-        loss = np.mean((y - y_hat) ** 2)
+        loss = np.mean((y - y_hat) ** 2)  # mean over every entry of the shape of y
     if not np.isfinite(loss):
         raise ValueError(
             "the mean squared error of y and y_hat exceeds float64's range (about 1.8e308): "
@@ -154,7 +155,8 @@ class BCELoss(_Loss):
 
     def backward(self) -> np.ndarray:
         y_hat, y = self._cached()
-        return (y_hat - y) / np.maximum(y_hat * (1 - y_hat), BCE_GRAD_EPS) / y.size
+        slope = np.maximum(y_hat * (1 - y_hat), BCE_GRAD_EPS)  # shape of y_hat
+        return (y_hat - y) / slope / y.size  # shape of y_hat
 
 
 class MSELoss(_Loss):
@@ -169,7 +171,7 @@ class MSELoss(_Loss):
 
     def backward(self) -> np.ndarray:
         y_hat, y = self._cached()
-        return 2.0 * (y_hat - y) / y.size
+        return 2.0 * (y_hat - y) / y.size  # shape of y_hat
 
 
 class CrossEntropyLoss(_Loss):
