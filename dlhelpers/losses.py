@@ -155,8 +155,8 @@ class BCELoss(_Loss):
 
     def backward(self) -> np.ndarray:
         y_hat, y = self._cached()
-        slope = np.maximum(y_hat * (1 - y_hat), BCE_GRAD_EPS)  # shape of y_hat
-        return (y_hat - y) / slope / y.size  # shape of y_hat
+        denominator = np.maximum(y_hat * (1 - y_hat), BCE_GRAD_EPS)  # shape of y_hat
+        return (y_hat - y) / denominator / y.size  # shape of y_hat
 
 
 class MSELoss(_Loss):
