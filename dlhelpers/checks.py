@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlhelpers import activations, gradcheck, losses, nn, optim, train
+from dlhelpers.validation import is_torch
 
 RTOL = 1e-6
 ATOL = 1e-8
@@ -209,7 +210,7 @@ def _compare(expected, got, outputs=(), label="", *, exact_values=True) -> list[
 def _kind_problem(expected: np.ndarray, got) -> tuple[str, str] | None:
     if got is None:
         return "type", "returned None (missing `return`?)"
-    if type(got).__module__.startswith("torch"):
+    if is_torch(got):
         return "type", "returned a torch tensor: return a numpy array (.detach().numpy())"
     if not isinstance(got, (numbers.Real, np.generic, np.ndarray)):
         wanted = "a numpy array" if expected.ndim else "a number"
@@ -260,7 +261,7 @@ def _show(value, shape: bool = True) -> str:
         return str(int(value))
     if isinstance(value, (numbers.Real, np.floating)):
         return f"{float(value):.4g}"
-    if type(value).__module__.startswith("torch"):
+    if is_torch(value):
         return f"torch {_type_name(value)}"
     return f"{_type_name(value)} {value!r}"[:60]
 

@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 from dlhelpers import losses, nn
 from dlhelpers.data import _check_features_and_targets, batches
 from dlhelpers.seeding import as_rng
-from dlhelpers.validation import as_label_array, check_number, describe
+from dlhelpers.validation import as_label_array, check_number, describe, is_torch
 
 CHECKPOINT_FORMAT = "dlhelpers-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -499,7 +499,7 @@ def _check_training_data(X, y, kind, part):
 def _check_finite_targets(y, name: str) -> None:
     """Refuse float targets holding NaN or inf: the loss would be NaN (MSE), or torch's BCELoss
     would fail inside. Any other problem with `y` is left to _check_features_and_targets."""
-    if y is None or isinstance(y, (str, bytes)) or type(y).__module__.startswith("torch"):
+    if y is None or isinstance(y, (str, bytes)) or is_torch(y):
         return
     try:
         array = np.asarray(y)
