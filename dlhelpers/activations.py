@@ -143,7 +143,7 @@ def _log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
     # such a probability is 0 and its log is clamped to the most negative float64 instead.
     with np.errstate(over="ignore"):
         shifted = z - z.max(axis=axis, keepdims=True)  # largest entry is 0: exp(...) <= 1
-    shifted = np.maximum(shifted, _LOWEST)
+    np.maximum(shifted, _LOWEST, out=shifted)  # -inf -> about -1.8e308
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 

@@ -193,4 +193,5 @@ class CrossEntropyLoss(_Loss):
         log_probs, y = self._cached()
         grad = np.exp(log_probs)  # softmax(z), (N, C)
         grad[np.arange(len(y)), y] -= 1.0  # minus onehot(y)
-        return grad / len(y)
+        grad /= len(y)
+        return grad

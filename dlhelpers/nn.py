@@ -205,7 +205,9 @@ class Dense(Module):
                 f"Dense({self.in_features}, {self.out_features}), got shape {x.shape}{hint}"
             )
         self._cache = x
-        return x @ self.weight.value + self.bias.value  # (N, D_in) @ (D_in, D_out) + (D_out,)
+        z = x @ self.weight.value  # (N, D_in) @ (D_in, D_out)
+        z += self.bias.value  # + (D_out,) on every row, in place: no second (N, D_out) array
+        return z
 
     def _backward(self, grad_out: np.ndarray, input_grad: bool) -> np.ndarray | None:
         x = self._saved()
