@@ -171,18 +171,18 @@ def load_digits():
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_features_and_targets(X, y) -> tuple[np.ndarray, np.ndarray]:
+def _check_features_and_targets(X, y, y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """X as a 2-D float64 array and y as finite numbers (class labels or regression targets, in
-    their own dtype) with one entry, or row, per row of X."""
+    their own dtype) with one entry, or row, per row of X; errors about y name it `y_name`."""
     X = as_float_array(X, "X", ndim=2)
-    targets = as_numeric_array(y, "y")
+    targets = as_numeric_array(y, y_name)
     if targets.ndim == 0:
-        raise ValueError(f"y must have one entry per row of X ({X.shape[0]} rows), "
+        raise ValueError(f"{y_name} must have one entry per row of X ({X.shape[0]} rows), "
                          f"got a scalar ({describe(y)})")
     if targets.shape[0] != X.shape[0]:
         raise ValueError(
-            f"y must have one entry per row of X ({X.shape[0]} rows), got {targets.shape[0]} "
-            f"(X has shape {X.shape}, y has shape {targets.shape})"
+            f"{y_name} must have one entry per row of X ({X.shape[0]} rows), got "
+            f"{targets.shape[0]} (X has shape {X.shape}, {y_name} has shape {targets.shape})"
         )
     return X, targets
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dlhelpers.validation import as_float_array, check_number, describe, is_torch
+from dlhelpers.validation import as_float_array, check_number, describe, float_or_inf, is_torch
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6) -> np.ndarray:
@@ -91,7 +91,7 @@ def relative_error(a, b) -> float:
 def _value_of_f(value, x: np.ndarray, i: int) -> float:
     """f's return value as a float, or an error naming f, what it returned and where."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):  # Python or numpy number
-        array = np.asarray(_as_float(value))
+        array = np.asarray(float_or_inf(value))
     elif value is None or isinstance(value, (str, bytes)):
         array = None
     else:
@@ -100,7 +100,7 @@ def _value_of_f(value, x: np.ndarray, i: int) -> float:
         except (TypeError, ValueError, RuntimeError):  # a ragged list; a torch tensor with grad
             array = None
     if array is not None and array.dtype.kind in "iuf" and array.size == 1:
-        number = _as_float(array.reshape(()))
+        number = float_or_inf(array.reshape(()))
         if math.isfinite(number):
             return number
     where = f"at x with x[{_index(x, i)}] nudged to {float(x.reshape(-1)[i])!r}"
@@ -113,13 +113,6 @@ def _value_of_f(value, x: np.ndarray, i: int) -> float:
         raise ValueError(f"f must return a single number, got an array of shape {array.shape} "
                          f"{where}")
     raise ValueError(f"f must return a finite number, got {number} {where}")
-
-
-def _as_float(value) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond float64's range, e.g. 10**400
-        return math.inf
 
 
 def _index(x: np.ndarray, i: int) -> str:

@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 from dlhelpers import losses, nn
 from dlhelpers.data import _check_features_and_targets, batches
 from dlhelpers.seeding import as_rng
-from dlhelpers.validation import as_label_array, check_number, describe, is_torch
+from dlhelpers.validation import as_label_array, check_number, describe
 
 CHECKPOINT_FORMAT = "dlhelpers-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -487,27 +487,12 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
 
 
 def _check_training_data(X, y, kind, part):
-    _check_finite_targets(y, f"y_{part}")  # first, to name y_train / y_val, not "y"
-    X, y = _check_features_and_targets(X, y)
+    X, y = _check_features_and_targets(X, y, f"y_{part}")  # finite numbers, one per row of X
     if kind == "argmax":
         y = as_label_array(y, f"y_{part}")
-    elif y.dtype == bool or not np.issubdtype(y.dtype, np.number):
+    elif y.dtype == bool:
         raise TypeError(f"y_{part} must hold numbers, got dtype {y.dtype}")
     return X, y
-
-
-def _check_finite_targets(y, name: str) -> None:
-    """Refuse float targets holding NaN or inf: the loss would be NaN (MSE), or torch's BCELoss
-    would fail inside. Any other problem with `y` is left to _check_features_and_targets."""
-    if y is None or isinstance(y, (str, bytes)) or is_torch(y):
-        return
-    try:
-        array = np.asarray(y)
-    except (TypeError, ValueError):  # ragged nested lists
-        return
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = "NaN" if np.isnan(array).any() else "inf"
-        raise ValueError(f"{name} must be finite, got {bad} in an array of shape {array.shape}")
 
 
 def _continued_history(history, start_epoch: int) -> History:

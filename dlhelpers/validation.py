@@ -52,10 +52,15 @@ def as_float_array(value, name: str, ndim: int | tuple[int, ...] | None = None) 
             raise ValueError(f"{name} must have {wanted} dimension(s), got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    check_finite(array, name)
+    return array
+
+
+def check_finite(array: np.ndarray, name: str, what: str = "be finite") -> None:
+    """Raise unless every entry of the real `array` is finite ("{name} must {what}, got NaN")."""
     if not np.isfinite(array).all():
         bad = "NaN" if np.isnan(array).any() else "inf"
-        raise ValueError(f"{name} must be finite, got {bad} in an array of shape {array.shape}")
-    return array
+        raise ValueError(f"{name} must {what}, got {bad} in an array of shape {array.shape}")
 
 
 def as_numeric_array(value, name: str) -> np.ndarray:
@@ -66,9 +71,8 @@ def as_numeric_array(value, name: str) -> np.ndarray:
     array = _to_array(value, name, "an array of numbers", "an array of numbers")
     if array.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = "NaN" if np.isnan(array).any() else "inf"
-        raise ValueError(f"{name} must be finite, got {bad} in an array of shape {array.shape}")
+    if array.dtype.kind == "f":
+        check_finite(array, name)
     return array
 
 
@@ -109,9 +113,7 @@ def as_label_array(value, name: str, n_classes: int | None = None) -> np.ndarray
     wanted = "an array of integer class labels"
     array = _to_array(value, name, wanted, wanted)
     if array.dtype.kind == "f" and array.size:
-        if not np.isfinite(array).all():
-            bad = "NaN" if np.isnan(array).any() else "inf"
-            raise ValueError(f"{name} must hold finite class labels, got {bad}")
+        check_finite(array, name, "hold finite class labels")
         if np.any(array != np.round(array)):
             fraction = float(array[array != np.round(array)].flat[0])
             raise TypeError(
@@ -181,10 +183,16 @@ def check_number(value, name: str, *, low=None, high=None, low_open=False, integ
 
 
 def _is_finite(value: numbers.Real) -> bool:
+    return math.isfinite(float_or_inf(value))
+
+
+def float_or_inf(value: numbers.Real) -> float:
+    """`float(value)`, or inf for an int beyond float64's range (e.g. 10**400) instead of an
+    OverflowError."""
     try:
-        return math.isfinite(value)
-    except OverflowError:  # an int beyond float range, e.g. 10**400
-        return False
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def check_state_keys(state, expected) -> None:
