@@ -29,6 +29,7 @@ from dlhelpers import losses, nn, optim
 from dlhelpers.data import make_moons
 from dlhelpers.train import (
     CHECKPOINT_FORMAT,
+    DivergenceError,
     EarlyStopping,
     History,
     fit,
@@ -464,6 +465,215 @@ def test_fit_with_early_stopping_restores_the_weights_of_the_best_epoch(backend)
     last, last_optimizer, _ = make()
     quiet_fit(last, last_optimizer, loss, y_val=1 - Y_VAL, epochs=stopper.stopped_epoch)
     assert not np.array_equal(weights(model)["0.weight"], weights(last)["0.weight"])
+
+
+# ---------------------------------------------------------------------------------------------
+# A diverging run: one DivergenceError for both backends, finite weights back
+# ---------------------------------------------------------------------------------------------
+
+# The issue's set-up: regression with targets of size ~10, SGD with lr = 5, far too large.
+_X_REG = np.random.default_rng(0).normal(size=(64, 3))
+_Y_REG = _X_REG @ np.array([[1.0], [2.0], [-1.0]]) * 5  # (64, 3) @ (3, 1)
+
+
+def diverging_model(backend):
+    """(model, optimizer, loss): Linear(3, 8), ReLU, Linear(8, 1), SGD(lr=5), MSE."""
+    if backend == "torch":
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        return model, torch.optim.SGD(model.parameters(), lr=5.0), torch.nn.MSELoss()
+    model = nn.Sequential(nn.Dense(3, 8, rng=0), nn.ReLU(), nn.Dense(8, 1, rng=1))
+    return model, optim.SGD(model.parameters(), lr=5.0), losses.MSELoss()
+
+
+def diverging_fit(model, optimizer, loss, **kwargs):
+    arguments = dict(X_val=_X_REG[:16], y_val=_Y_REG[:16], epochs=8, batch_size=32, rng=0,
+                     progress=False)
+    arguments.update(kwargs)
+    return fit(model, optimizer, loss, _X_REG, _Y_REG, **arguments)
+
+
+def all_finite(model) -> bool:
+    return all(np.isfinite(w).all() for w in weights(model).values())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("patience", [None, 3])
+@pytest.mark.parametrize("with_checkpoint", [False, True])
+def test_a_diverging_run_raises_and_gives_back_finite_weights(backend, patience,
+                                                              with_checkpoint, tmp_path):
+    model, optimizer, loss = diverging_model(backend)
+    stopper = EarlyStopping(patience) if patience else None
+    path = tmp_path / "ckpt" if with_checkpoint else None
+    with pytest.raises(DivergenceError) as caught:
+        diverging_fit(model, optimizer, loss, early_stopping=stopper, checkpoint_path=path)
+    error = caught.value
+    assert isinstance(error, FloatingPointError)
+    assert error.part == "train" and error.batch is not None and not np.isfinite(error.loss)
+    assert error.lr == [5.0]
+    # The message names the epoch, the mini-batch, the learning rate and the cures.
+    message = str(error)
+    assert f"epoch {error.epoch}, mini-batch {error.batch} of 2" in message
+    assert "learning rate 5" in message and "smaller learning rate (e.g. 0.5)" in message
+    assert "standardize" in message
+    # The history holds exactly the finite epochs, those before the diverged one.
+    history = error.history
+    assert history.epochs == list(range(1, error.epoch))
+    assert np.isfinite(history.train_loss + history.val_loss).all()
+    # Finite weights back: early stopping's best, else the last finite epoch's. Oracle: the
+    # same run (same seed, same batches) stopped after that epoch.
+    if stopper is not None and history.epochs:
+        assert (error.restored, error.restored_epoch) == ("best", stopper.best_epoch)
+        assert "best weights back, those of epoch" in message
+    else:
+        assert (error.restored, error.restored_epoch) == ("last", error.epoch - 1)
+    assert all_finite(model)
+    replay, replay_optimizer, _ = diverging_model(backend)
+    if error.restored_epoch:
+        replayed = diverging_fit(replay, replay_optimizer, loss, epochs=error.restored_epoch)
+        assert replayed.train_loss == history.train_loss[: error.restored_epoch]
+    assert_same_weights(weights(model), weights(replay))
+    # The checkpoint on disk is that of the last finite epoch, never a diverged state.
+    if with_checkpoint:
+        if not history.epochs:
+            assert not path.exists()
+        else:
+            checked, checked_optimizer, _ = diverging_model(backend)
+            saved = load_checkpoint(path, checked, checked_optimizer)
+            assert saved["epoch"] == history.epochs[-1] and saved["history"] == history
+            assert all_finite(checked)
+            last, last_optimizer, _ = diverging_model(backend)
+            diverging_fit(last, last_optimizer, loss, epochs=history.epochs[-1])
+            assert_same_weights(weights(checked), weights(last))
+            assert f"{path} still holds epoch {saved['epoch']}" in message
+
+
+def test_the_diverging_runs_have_finite_epochs_before_they_diverge():
+    # Not an expected result but a check of the set-up: the test above must see finite epochs
+    # before the divergence (a history, a best epoch, a checkpoint), for both backends.
+    epochs = {}
+    for backend in BACKENDS:
+        model, optimizer, loss = diverging_model(backend)
+        with pytest.raises(DivergenceError) as caught:
+            diverging_fit(model, optimizer, loss)
+        epochs[backend] = caught.value.epoch
+    assert min(epochs.values()) >= 2
+
+
+class _TorchNaN(torch.nn.Module):
+    """Identity, except in eval mode on inputs of `rows` rows from the `from_call`-th on: NaN."""
+
+    def __init__(self, rows: int, from_call: int):
+        super().__init__()
+        self.rows, self.from_call, self.calls = rows, from_call, 0
+
+    def forward(self, x):
+        if not self.training and len(x) == self.rows:
+            self.calls += 1
+            if self.calls >= self.from_call:
+                return torch.full_like(x, float("nan"))
+        return x
+
+
+class _NumpyNaN(nn.Module):
+    """The numpy twin of _TorchNaN."""
+
+    def __init__(self, rows: int, from_call: int):
+        super().__init__()
+        self.rows, self.from_call, self.calls = rows, from_call, 0
+
+    def _forward(self, x):
+        if not self.training and len(x) == self.rows:
+            self.calls += 1
+            if self.calls >= self.from_call:
+                return np.full_like(x, np.nan)
+        return x
+
+    def _backward(self, grad_out, input_grad):
+        return grad_out
+
+
+def nan_model(backend, task, rows=None, from_call=None):
+    """The moons model of BACKENDS, with a layer that turns the output NaN when told to."""
+    model, optimizer, loss = BACKENDS[backend](task)
+    if rows is None:
+        return model, optimizer, loss
+    if backend == "torch":
+        return torch.nn.Sequential(model, _TorchNaN(rows, from_call)), optimizer, loss
+    return nn.Sequential(model, _NumpyNaN(rows, from_call)), optimizer, loss
+
+
+def task_fit(model, optimizer, loss, task, **kwargs):
+    """quiet_fit with the targets of `task` (labels, (N, 1) floats, or a regression)."""
+    if task == "mse":
+        y_train, y_val = np.sin(2 * X_TRAIN[:, :1]), np.sin(2 * X_VAL[:, :1])
+    else:
+        y_train, y_val = targets(task, Y_TRAIN), targets(task, Y_VAL)
+    arguments = dict(X_val=X_VAL, y_val=y_val, epochs=6, batch_size=32, rng=0, progress=False)
+    arguments.update(kwargs)
+    return fit(model, optimizer, loss, X_TRAIN, y_train, **arguments)
+
+
+@pytest.mark.parametrize("backend, task", [("torch", "ce"), ("torch", "bce"), ("numpy", "ce"),
+                                           ("numpy", "bce")])
+@pytest.mark.parametrize("part", ["train", "val"])
+@pytest.mark.parametrize("monitor", [None, "val_loss", "val_acc"])
+def test_a_nan_loss_measured_after_an_epoch_stops_training(backend, task, part, monitor,
+                                                           tmp_path):
+    # From epoch 4 on, the model's output on the whole training (or validation) set is NaN:
+    # for BCELoss torch used to fail inside the loss, and with early stopping watching
+    # val_acc a NaN val loss went unnoticed.
+    rows = len(X_TRAIN) if part == "train" else len(X_VAL)
+    model, optimizer, loss = nan_model(backend, task, rows, from_call=4)
+    stopper = None if monitor is None else EarlyStopping(patience=50, monitor=monitor)
+    path = tmp_path / "ckpt"
+    with pytest.raises(DivergenceError) as caught:
+        task_fit(model, optimizer, loss, task, early_stopping=stopper, checkpoint_path=path)
+    error = caught.value
+    assert (error.epoch, error.batch, error.part) == (4, None, part)
+    assert np.isnan(error.loss)
+    where = {"train": "training", "val": "validation"}[part]
+    assert f"epoch 4, the whole {where} set measured after the epoch" in str(error)
+    # Oracle: the same model trained without the NaN layer, for 3 epochs and for the epoch
+    # whose weights the model got back.
+    three, three_optimizer, _ = nan_model(backend, task)
+    assert task_fit(three, three_optimizer, loss, task, epochs=3) == error.history
+    restored_epoch = stopper.best_epoch if stopper else 3
+    assert (error.restored, error.restored_epoch) == ("best" if stopper else "last",
+                                                     restored_epoch)
+    replay, replay_optimizer, _ = nan_model(backend, task)
+    task_fit(replay, replay_optimizer, loss, task, epochs=restored_epoch)
+    inner = model[0] if backend == "torch" else model.layers[0]
+    assert_same_weights(weights(inner), weights(replay))
+    # The checkpoint holds epoch 3, not the diverged epoch 4.
+    checked, _, _ = BACKENDS[backend](task)
+    checked = torch.nn.Sequential(checked, torch.nn.Identity()) if backend == "torch" else \
+        nn.Sequential(checked, _NumpyNaN(0, 1))
+    assert load_checkpoint(path, checked)["epoch"] == 3
+    inner = checked[0] if backend == "torch" else checked.layers[0]
+    assert_same_weights(weights(inner), weights(three))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_output_that_overflows_is_a_divergence_and_leaves_the_weights(backend):
+    # Weights so large that the output overflows (float32 for torch, float64 for numpy): the
+    # first mini-batch diverges. numpy's Module.forward used to raise its own overflow error.
+    model, optimizer, loss = BACKENDS[backend]("mse")
+    if backend == "torch":
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1e20)
+    else:
+        for p in model.parameters():
+            p.value *= 1e160
+    before = weights(model)
+    with pytest.raises(DivergenceError, match="epoch 1, mini-batch 1 of 5: the loss is") as caught:
+        task_fit(model, optimizer, loss, "mse")
+    assert not np.isfinite(caught.value.loss)
+    assert (caught.value.restored, caught.value.restored_epoch) == ("last", 0)
+    assert "the weights it started with back" in str(caught.value)
+    assert caught.value.history == History()
+    assert_same_weights(weights(model), before)
 
 
 # ---------------------------------------------------------------------------------------------
