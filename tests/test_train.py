@@ -281,6 +281,136 @@ def test_fit_explains_labels_out_of_range():
         fit(model, optimizer, loss, X_TRAIN, Y_TRAIN - 1, epochs=1, progress=False)
 
 
+@pytest.mark.parametrize("backend, task, fix", [
+    ("torch", "bce", "astype(float)"), ("torch", "bce_logits", "astype(float)"),
+    ("torch", "mse", "astype(float)"), ("torch", "ce", "astype(int)"),
+    ("numpy", "bce", "astype(float)"), ("numpy", "ce", "astype(int)"),
+])
+@pytest.mark.parametrize("part", ["train", "val"])
+def test_boolean_targets_are_refused_with_the_conversion_that_fixes_them(backend, task, fix,
+                                                                         part):
+    model, optimizer, loss = BACKENDS[backend](task)
+    y_train, y_val = targets("ce", Y_TRAIN), targets("ce", Y_VAL)
+    if task != "ce":
+        y_train, y_val = y_train.reshape(-1, 1), y_val.reshape(-1, 1)
+    y_train, y_val = (y_train == 1, y_val) if part == "train" else (y_train, y_val == 1)
+    if task != "ce":  # the other part as the loss wants it
+        y_train, y_val = (y_train, y_val.astype(float)) if part == "train" else \
+            (y_train.astype(float), y_val)
+    with pytest.raises(TypeError, match=rf"y_{part} must hold numbers, got dtype bool: "
+                                        rf"convert it with y_{part}\.{re.escape(fix)}"):
+        fit(model, optimizer, loss, X_TRAIN, y_train, X_val=X_VAL, y_val=y_val, epochs=1,
+            progress=False)
+    # The suggested conversion works.
+    converted = {"astype(float)": float, "astype(int)": int}[fix]
+    fit(model, optimizer, loss, X_TRAIN, y_train.astype(converted), X_val=X_VAL,
+        y_val=y_val.astype(converted), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("backend, task", [("torch", "bce"), ("torch", "bce_logits"),
+                                           ("numpy", "bce")])
+def test_binary_cross_entropy_targets_outside_0_1_are_refused(backend, task):
+    model, optimizer, loss = BACKENDS[backend](task)
+    with pytest.raises(ValueError, match=r"y_train must hold targets in \[0, 1\].*from -1 to 1"):
+        fit(model, optimizer, loss, X_TRAIN, 2 * targets(task, Y_TRAIN) - 1, epochs=1,
+            progress=False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_column_labels_for_cross_entropy_suggest_ravel(backend):
+    model, optimizer, loss = BACKENDS[backend]("ce")
+    with pytest.raises(ValueError, match=r"shape \(150, 1\): use y_train\.ravel\(\)"):
+        fit(model, optimizer, loss, X_TRAIN, Y_TRAIN.reshape(-1, 1), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bce_on_a_model_without_sigmoid_suggests_adding_one(backend):
+    if backend == "torch":  # the logits model, given the loss on probabilities
+        model, optimizer, _ = torch_model("bce_logits")
+        loss, fix = torch.nn.BCELoss(), r"torch\.nn\.Sigmoid\(\).*BCEWithLogitsLoss"
+    else:
+        model = nn.Sequential(nn.Dense(2, 4, rng=0), nn.Tanh(), nn.Dense(4, 1, rng=1))
+        optimizer, loss, fix = optim.SGD(model.parameters(), lr=0.1), losses.BCELoss(), "Sigmoid"
+    with pytest.raises(ValueError, match=rf"BCELoss needs probabilities in \[0, 1\].*{fix}"):
+        fit(model, optimizer, loss, X_TRAIN, targets("bce", Y_TRAIN), epochs=1, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# drop_last, and BatchNorm1d with a last mini-batch of one sample
+# ---------------------------------------------------------------------------------------------
+
+
+def batch_norm_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 2))
+    return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+def test_batch_norm_with_a_one_sample_last_batch_asks_for_drop_last():
+    X, y = X_TRAIN[:65], Y_TRAIN[:65]  # 65 = 4 * 16 + 1
+    model, optimizer = batch_norm_model()
+    before = weights(model)
+    with pytest.raises(ValueError, match=r"1 sample \(65 samples, batch_size 16\).*"
+                                         r"BatchNorm1d.*drop_last=True"):
+        fit(model, optimizer, torch.nn.CrossEntropyLoss(), X, y, epochs=2, batch_size=16,
+            progress=False)
+    assert_same_weights(weights(model), before)  # refused before any step
+    with pytest.raises(ValueError, match="batch_size must be at least 2 .* BatchNorm1d"):
+        fit(model, optimizer, torch.nn.CrossEntropyLoss(), X, y, epochs=2, batch_size=1,
+            progress=False)
+
+
+def test_drop_last_trains_a_batch_norm_model_as_torchs_data_loader_would():
+    X, y = X_TRAIN[:65], Y_TRAIN[:65]
+    model, optimizer = batch_norm_model()
+    fit(model, optimizer, torch.nn.CrossEntropyLoss(), X, y, epochs=2, batch_size=16,
+        drop_last=True, rng=0, progress=False)
+    # Oracle: a plain torch loop over DataLoader(drop_last=True), reading the samples in the
+    # order fit shuffles them (the generator of epoch e is seeded with [seed, e]).
+    reference, reference_optimizer = batch_norm_model()
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(X).float(), torch.from_numpy(y))
+    for epoch in (1, 2):
+        order = np.random.default_rng([0, epoch]).permutation(len(X)).tolist()
+        loader = torch.utils.data.DataLoader(dataset, batch_size=16, sampler=order,
+                                             drop_last=True)
+        reference.train()
+        for X_batch, y_batch in loader:
+            reference_optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(reference(X_batch), y_batch).backward()
+            reference_optimizer.step()
+    assert_same_weights(weights(model), weights(reference))  # running statistics included
+
+
+class _CountingSGD(optim.SGD):
+    steps = 0
+
+    def step(self):
+        self.steps += 1
+        super().step()
+
+
+@pytest.mark.parametrize("drop_last, steps_per_epoch", [(False, 5), (True, 4)])
+def test_numpy_fit_drops_the_short_last_batch_when_asked(drop_last, steps_per_epoch):
+    model, _, loss = numpy_model()
+    optimizer = _CountingSGD(model.parameters(), lr=0.1)
+    fit(model, optimizer, loss, X_TRAIN, Y_TRAIN, epochs=3, batch_size=32, drop_last=drop_last,
+        progress=False)  # 150 = 4 * 32 + 22
+    assert optimizer.steps == 3 * steps_per_epoch
+
+
+def test_importing_train_and_checkpoint_does_not_import_torch():
+    code = ("import sys, dlhelpers.{}; "
+            "print('torch' in sys.modules)")
+    run = lambda module: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code.format(module)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if run("nn") == "True":
+        pytest.skip("dlhelpers.nn itself imports torch (until issue 12 makes it torch-free)")
+    assert run("train") == "False"
+    assert run("checkpoint") == "False"
+
+
 @pytest.mark.parametrize("backend, task", [("torch", "mse"), ("torch", "bce"),
                                            ("numpy", "mse"), ("numpy", "bce")])
 @pytest.mark.parametrize("part, bad", [("train", np.nan), ("val", np.inf)])
@@ -312,6 +442,8 @@ def test_fit_refuses_targets_that_are_not_finite(backend, task, part, bad):
         ({"y_val": None}, ValueError, "X_val and y_val"),
         ({"X_val": X_VAL[:, :1]}, ValueError, "X_val must have 2 columns"),
         ({"progress": "no"}, TypeError, "progress"),
+        ({"drop_last": 1}, TypeError, "drop_last"),
+        ({"drop_last": True, "batch_size": 151}, ValueError, "drop_last=True would leave no"),
         ({"rng": -1}, ValueError, "rng"),
         ({"rng": "seed"}, TypeError, "rng"),
         ({"history": {"epochs": []}}, TypeError, "history"),
