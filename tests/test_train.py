@@ -1,8 +1,10 @@
-"""Tests of dlhelpers.train: fit, History, EarlyStopping, checkpoints, resuming, crash safety.
+"""Tests of dlhelpers.train and dlhelpers.checkpoint: fit, History, EarlyStopping, diverging
+runs, drop_last, checkpoints, resuming, crash safety.
 
 Oracles: losses and accuracies recomputed independently after training (torch.nn.functional,
 dlhelpers.losses, scikit-learn's accuracy_score); replaying a run for fewer epochs (the weights
-early stopping restores must equal those of a run stopped at best_epoch); an uninterrupted run
+early stopping restores, or a diverged run gives back, must equal those of a run stopped at
+that epoch); a plain torch loop over torch's DataLoader(drop_last=True); an uninterrupted run
 (a resumed or killed-and-resumed run must end with exactly its weights and history).
 """
 
