@@ -226,9 +226,11 @@ class DivergenceError(FloatingPointError):
       `restored_epoch`, the epoch whose weights the model holds now.
     """
 
-    def __init__(self, message: str, *, epoch: int, batch: int | None, part: str,
-                 loss: float, lr: list[float], history: History, restored: str,
-                 restored_epoch: int):
+    # Defaults only so that a pickled error (from another process) can be rebuilt.
+    def __init__(self, message: str, *, epoch: int = 0, batch: int | None = None,
+                 part: str = "train", loss: float = math.nan, lr: list[float] | None = None,
+                 history: History | None = None, restored: str = "last",
+                 restored_epoch: int = 0):
         super().__init__(message)
         self.epoch, self.batch, self.part, self.loss, self.lr = epoch, batch, part, loss, lr
         self.history, self.restored, self.restored_epoch = history, restored, restored_epoch
@@ -476,23 +478,22 @@ class _NumpyBackend:
         return [] if lr is None else [float(lr)]
 
     def _output_and_loss(self, X, y, kind, y_name) -> tuple[np.ndarray, float]:
-        # `_forward` is `forward` without its overflow check: a non-finite output gives a
-        # non-finite loss here, for fit to report.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow: a non-finite loss
+            # `_forward` is `forward` without its overflow check: fit reports it instead.
             output = self.model._forward(X)
-        _check_output(output.shape, y, kind, y_name)
-        if not np.isfinite(output).all():
-            return output, math.nan
-        if kind == "probability":
-            _check_probabilities(output.min(), output.max(), torch_model=False)
-        try:
-            return output, float(self.loss_fn.forward(output, y))
-        except ValueError:
-            # For finite outputs and targets of the same shape, MSELoss raises only when the
-            # loss overflows float64: the inf that torch would return.
-            if isinstance(self.loss_fn, losses.MSELoss):
-                return output, math.inf
-            raise
+            _check_output(output.shape, y, kind, y_name)
+            if not np.isfinite(output).all():
+                return output, math.nan
+            if kind == "probability":
+                _check_probabilities(output.min(), output.max(), torch_model=False)
+            try:
+                return output, float(self.loss_fn.forward(output, y))
+            except ValueError:
+                # For finite outputs and targets of the same shape, MSELoss raises only when
+                # the loss overflows float64: the inf that torch would return.
+                if isinstance(self.loss_fn, losses.MSELoss):
+                    return output, math.inf
+                raise
 
     def train_step(self, X, y, kind, y_name) -> float:
         """One gradient step on the batch; return its loss. A non-finite loss: no step."""

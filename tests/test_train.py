@@ -650,6 +650,9 @@ def test_a_diverging_run_raises_and_gives_back_finite_weights(backend, patience,
     assert f"epoch {error.epoch}, mini-batch {error.batch} of 2" in message
     assert "learning rate 5" in message and "smaller learning rate (e.g. 0.5)" in message
     assert "standardize" in message
+    sent = pickle.loads(pickle.dumps(error))  # e.g. from a worker process
+    assert (str(sent), sent.epoch, sent.batch, sent.lr, sent.history) == \
+        (message, error.epoch, error.batch, error.lr, error.history)
     # The history holds exactly the finite epochs, those before the diverged one.
     history = error.history
     assert history.epochs == list(range(1, error.epoch))
