@@ -205,7 +205,8 @@ class EarlyStopping:
 
 
 class DivergenceError(FloatingPointError):
-    """Training diverged: a loss became inf or NaN. Raised by `fit`, for both kinds of model.
+    """Training diverged: a loss became inf or NaN. Raised by `fit` (introduced in
+    `07_optimization_learning_rate.ipynb`), the same way for both kinds of model.
 
     A FloatingPointError, Python's error for floating-point arithmetic gone wrong (numpy raises
     it too, under `np.errstate(all="raise")`), not a ValueError: no argument was wrong, the
@@ -248,9 +249,14 @@ def _torch():
     return torch
 
 
+def _loaded_torch():
+    """torch if it has been imported, else None: a torch model, loss or optimizer can only
+    exist once it has, so looking for one needs no import."""
+    return sys.modules.get("torch")
+
+
 def _is_torch(model) -> bool:
-    # A torch model can only exist once torch has been imported: no need to import it here.
-    torch = sys.modules.get("torch")
+    torch = _loaded_torch()
     if torch is not None and isinstance(model, torch.nn.Module):
         return True
     if isinstance(model, nn.Module):
@@ -277,8 +283,8 @@ def _prediction_kind(loss_fn) -> str | None:
     "argmax" (CrossEntropyLoss, NLLLoss), "probability" (BCELoss), "logit" (BCEWithLogitsLoss).
     """
     kinds = [("argmax", losses.CrossEntropyLoss), ("probability", losses.BCELoss)]
-    torch = sys.modules.get("torch")
-    if torch is not None:  # a torch loss can only exist once torch has been imported
+    torch = _loaded_torch()
+    if torch is not None:
         kinds += [("argmax", (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)),
                   ("probability", torch.nn.BCELoss), ("logit", torch.nn.BCEWithLogitsLoss)]
     for kind, types in kinds:
@@ -338,7 +344,7 @@ def _check_updates_model(model, optimizer_params) -> None:
 
 def _is_torch_object(value) -> bool:
     """A torch optimizer or module (a loss, a model), found without importing torch."""
-    torch = sys.modules.get("torch")
+    torch = _loaded_torch()
     return torch is not None and isinstance(value, (torch.optim.Optimizer, torch.nn.Module))
 
 
