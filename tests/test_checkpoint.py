@@ -38,6 +38,7 @@ from dlhelpers import nn, optim
 from dlhelpers.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from dlhelpers.train import EarlyStopping
 
+
 def test_the_checkpoint_names_stay_importable_from_dlhelpers_train():
     import dlhelpers.checkpoint
     import dlhelpers.train
