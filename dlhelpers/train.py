@@ -56,6 +56,8 @@ from dlhelpers.validation import as_label_array, check_number, describe
 
 # Seeds of the per-epoch shuffling generators are drawn from [0, 2**63).
 _SEED_LIMIT = 2**63
+# What fit measures after each epoch, by the prefix of the History's lists.
+_PART_NAMES = {"train": "training", "val": "validation"}
 # The checkpoint format's public names, importable from here (see __getattr__ at the end).
 _CHECKPOINT_NAMES = ("CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint",
                      "save_checkpoint")
@@ -671,9 +673,6 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
     if early_stopping is not None and early_stopping.best_state is not None:
         early_stopping.restore_best(model)
     return history
-
-
-_PART_NAMES = {"train": "training", "val": "validation"}
 
 
 def _check_training_data(X, y, kind, part):
