@@ -177,8 +177,8 @@ def _report(name, fn, reference, cases, hints, outputs, hint) -> Report:
     if all(problems and problems[0][0] == "todo" for _, problems in results):
         return Report(name, "todo", [
             ("todo", f"TODO {name}: not attempted yet."),
-            ("", _wrap(f"Write the body of {fn_name} in its cell (replace the line `raise "
-                       "NotImplementedError`), run that cell, and the checker runs again.")),
+            ("", _wrap(f"Write the body of {fn_name} in place of its line `raise "
+                       "NotImplementedError`, then run the cell again.")),
         ], 0, len(cases))
     blocks: list[tuple[str, str]] = []
     kinds: list[str] = []
@@ -257,7 +257,7 @@ def _call(fn, args: dict):
             return _RAISED, [("exception", f"raised {type(error).__name__}: {error}")]
     messages = dict.fromkeys(str(w.message) for w in caught if issubclass(w.category,
                                                                           RuntimeWarning))
-    return result, [("warning", f"numpy warned \"{m}\" while your function ran") for m in messages]
+    return result, [("warning", f"numpy warned \"{m}\"") for m in messages]
 
 
 def _same(before, after) -> bool:
