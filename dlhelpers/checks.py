@@ -505,7 +505,7 @@ def check_binary_cross_entropy(fn, hint=None) -> Report:
                 "minus the log of the probability given to its true class, so the loss is >= 0 "
                 "and large for confident mistakes.",
         formula="J = -(1/n) sum_i [y_i log(y_hat_i) + (1 - y_i) log(1 - y_hat_i)]; the minus sign "
-                "(missing in the lecture's notes) makes J >= 0.",
+                "in front makes J >= 0.",
         reasons={"shape": _ONE_NUMBER}), hint=hint)
 
 
