@@ -132,3 +132,21 @@ def test_the_editable_install_banner_is_filtered_and_nothing_else():
                           env={**os.environ, "PYTHONWARNINGS": value})
     assert "Editable installation" not in done.stderr
     assert "something else" in done.stderr
+
+
+def test_the_readme_self_paced_steps_work_as_written(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Self-paced"):]
+    block = section[section.index("```\n") + 4:section.index("\n```", section.index("```\n"))]
+    *shell, last = block.splitlines()
+    assert last == "make lab"  # served as root too, with the assignments: tested above
+    shutil.copytree(ROOT / "assignments" / "release", tmp_path / "assignments" / "release")
+    for line in shell:
+        subprocess.run(line, shell=True, cwd=tmp_path, check=True)
+    copied = tmp_path / "assignments/submitted/me/a1_perceptron_activations"
+    assert (copied / "a1_perceptron_activations.ipynb").is_file()
+    ignored = subprocess.run(["git", "check-ignore", "-q", "assignments/submitted/me/x.ipynb"],
+                             cwd=ROOT)
+    assert ignored.returncode == 0
+    recipe = re.search(r"^lab: first-run-note.*?\n\n", (ROOT / "Makefile").read_text(), re.M | re.S)
+    assert "$(ROOT_FLAG)" in recipe[0]  # --allow-root when run as root
