@@ -133,3 +133,29 @@ def test_a_student_solves_an_exercise_in_their_working_copy(chromium, student_la
     assert ignored.returncode == 0
     assert subprocess.run(["git", "check-ignore", "-q", "work/01_perceptron.ipynb"],
                           cwd=ROOT).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["01_perceptron", "02_activation_functions",
+                                  "05_gradient_descent"])
+def test_widgets_on_opening_show_or_the_cell_says_to_run_it(chromium, student_lab, name):
+    """Opened, not run: each widget output is a live control, or its cell says to run it."""
+    page = chromium.new_page()
+    page.set_default_timeout(60_000)
+    view = NotebookView(page, student_lab).load()
+    try:
+        view.open(f"{WORK}/{name}.ipynb")
+        view.wait_for_images()
+        cells = view.cells()
+        sources = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+                                   .map(cell => cell.model.sharedModel.getSource())""")
+    finally:
+        view.close_all()
+        page.close()
+    widget_cells = [c for c in cells if any("widget-view" in " ".join(o.mime_types)
+                                            for o in c.outputs)]
+    assert widget_cells, name
+    for cell in widget_cells:
+        live = all(o.widget_views > 0 for o in cell.outputs if o.mime_types)
+        first_line = sources[cell.index].splitlines()[0]
+        print(name, cell.index, "live" if live else "text fallback", first_line)
+        assert live or ("run this cell" in first_line and first_line.startswith("#"))
