@@ -284,6 +284,8 @@ _GAP = 0.45  # inches between a box and the next column: room for an arrow
 _ROW_GAP = 0.35  # inches between two boxes of a column
 _COLORS = {"input": "#dbe9f6", "hidden": "#f0f0f0", "output": "#fde2c4", "op": "#ffffff"}
 _EDGE_COLOR = "#2b2b2b"
+_BEND = 0.8  # how far apart two arrows between the same two nodes (x * x) are bent
+_ARC_HEIGHT = 0.75  # rows: how high an arrow that skips columns arcs above the straight line
 _OP_SYMBOLS = {"*": "×", "-": "−", "neg": "−x"}  # as printed in a maths text
 
 
@@ -292,8 +294,11 @@ def draw_graph(value: Value, ax=None) -> Figure:
 
     Every Value is a box with its label, data and grad (4 significant digits); every operation
     is a circle between its inputs and its result; arrows follow the forward pass (gradients
-    flow back against them). Inputs are blue, the output orange. Without `ax`, the figure is
-    sized to the graph; with `ax`, the graph is fitted into it.
+    flow back against them). Every use of a Value is an arrow of its own: `x * x` draws two
+    arrows from x into the ×, bent apart, and an arrow that skips over a column (x into a
+    later +) arcs above the chain instead of running through it; a Value's grad is the sum over
+    its arrows (`06_backpropagation.ipynb`). Inputs are blue, the output orange. Without `ax`,
+    the figure is sized to the graph; with `ax`, the graph is fitted into it.
 
     Shape: `value` is a scalar `Value`; graphs of up to MAX_DRAWN_NODES Values can be drawn.
 
@@ -318,7 +323,7 @@ def draw_graph(value: Value, ax=None) -> Figure:
 
     parents: dict[Value, list[Value]] = {node: [] for node in nodes}
     for node in nodes:
-        for child in dict.fromkeys(node._prev):  # x * x lists x twice: one edge
+        for child in dict.fromkeys(node._prev):  # for the layout, x * x uses x once
             parents[child].append(node)
     column = _columns(nodes, parents)
     row = _rows(nodes, column, parents)
@@ -344,6 +349,8 @@ def draw_graph(value: Value, ax=None) -> Figure:
     margin = 0.1
     width = sum(widths) + _GAP * (len(widths) - 1) + 2 * margin
     top, bottom = max(row.values()) * row_height, min(row.values()) * row_height
+    skips = any(column[node] - 1 - column[child] > 1 for node in ops for child in node._prev)
+    top += row_height * _ARC_HEIGHT if skips else 0.0  # room for the arcs above the top row
     ax.set_xlim(-margin, width - margin)
     ax.set_ylim(bottom - row_height / 2, top + row_height / 2)
     if own_figure:  # one data unit is one inch
@@ -351,8 +358,12 @@ def draw_graph(value: Value, ax=None) -> Figure:
         ax.set_position([0, 0, 1, 1])
 
     for node, op_text in ops.items():
-        for child in dict.fromkeys(node._prev):
-            _arrow(ax, boxes[child], op_text)  # input -> operation
+        for child in dict.fromkeys(node._prev):  # one arrow per use: x * x gets two
+            uses = sum(1 for c in node._prev if c is child)
+            skip = column[node] - 1 - column[child] > 1  # passes other columns on its way
+            for k in range(uses):
+                bend = _BEND * (k - (uses - 1) / 2)  # 0 for one use, -+0.4 for x * x
+                _arrow(ax, boxes[child], op_text, bend, row_height * _ARC_HEIGHT if skip else 0)
         _arrow(ax, op_text, boxes[node])  # operation -> its result
     return fig
 
@@ -437,11 +448,13 @@ def _size_inches(text, fig) -> tuple[float, float]:
     return 2 * half_width / fig.dpi, 2 * half_height / fig.dpi
 
 
-def _arrow(ax, source, target) -> None:
+def _arrow(ax, source, target, bend: float = 0.0, arc_height: float = 0.0) -> None:
     """An arrow from `source`'s box to `target`'s box, each cut at its outline.
 
     Leaves a box from the middle of its right side; reaches a box at the middle of its left
-    side, or a circle at the point facing the arrow.
+    side, or a circle at the point facing the arrow. `bend` curves it (matplotlib's arc3
+    `rad`: the middle moves sideways by bend times the arrow's length); `arc_height` (data
+    units) instead lifts its middle that far above the straight line, over the boxes between.
     """
     sx, sy, s_half_width, _ = _box_pixels(source)
     tx, ty, t_half_width, _ = _box_pixels(target)
@@ -451,7 +464,12 @@ def _arrow(ax, source, target) -> None:
         end, shrink = to_data.transform((tx, ty)), t_half_width * 72 / target.figure.dpi
     else:
         end, shrink = to_data.transform((tx - t_half_width, ty)), 0.0
+    if arc_height:  # arc3 puts its control point rad * length off the middle (rad < 0: up)
+        height = ax.transData.transform((0, arc_height))[1] - ax.transData.transform((0, 0))[1]
+        length = math.hypot(tx - sx, ty - sy)  # pixels, as arc3's
+        bend -= 2 * height / length  # the curve's middle is half way to the control point
     ax.add_patch(FancyArrowPatch(
         tuple(start), tuple(end), arrowstyle="-|>", mutation_scale=16, lw=1.4,
         color=_EDGE_COLOR, shrinkA=1, shrinkB=shrink + 1, zorder=1,
+        connectionstyle=f"arc3,rad={bend:.6g}",
     ))

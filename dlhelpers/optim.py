@@ -1,8 +1,8 @@
 r"""Optimizers and learning-rate schedules for `dlhelpers.nn` parameters, as in `torch.optim`.
 
 Plain SGD is introduced in `05_gradient_descent.ipynb`; momentum, weight decay, Adam and the
-schedules in `07_optimization_learning_rate.ipynb`. Ordered simple to complex. Each update is
-step-for-step equal to torch's (float64, up to rounding).
+schedules in `07_optimization_learning_rate.ipynb`; AdamW in `08_regularization.ipynb`. Ordered
+simple to complex. Each update is step-for-step equal to torch's (float64, up to rounding).
 
 The usual loop, as in torch:
 
@@ -244,12 +244,45 @@ class Adam(Optimizer):
         self._check_grads()
         self.t += 1
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
-            g = p.grad + self.weight_decay * p.value  # g_t, same shape as p.value
+            g = self._decayed_gradient(p)  # g_t, same shape as p.value
             m[...] = self.beta1 * m + (1 - self.beta1) * g  # m_t, same shape as p.value
             v[...] = self.beta2 * v + (1 - self.beta2) * g * g  # v_t, same shape as p.value
             m_hat = m / (1 - self.beta1**self.t)  # same shape as p.value
             v_hat = v / (1 - self.beta2**self.t)  # same shape as p.value
             p.value -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)  # same shape as p.value
+
+    def _decayed_gradient(self, p: Parameter) -> np.ndarray:
+        """g_t: weight decay as L2, added to the gradient (it then goes through m and v)."""
+        return p.grad + self.weight_decay * p.value
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter 2019), as `torch.optim.AdamW`.
+
+    Adam adds :math:`\lambda W` to the gradient, so the decay is divided by
+    :math:`\sqrt{\hat{v}_t}` like the rest: every weight moves by about :math:`\eta` whatever
+    its size. AdamW shrinks the weights directly, as plain SGD's L2 does, then takes Adam's step
+    on the data gradient alone:
+
+    .. math::
+        W' &= (1 - \eta\lambda)\, W_{t-1} \qquad g_t = \nabla_W J \\
+        W_t &= W' - \eta\, \frac{\hat{m}_t}{\sqrt{\hat{v}_t} + \epsilon}
+            \qquad (m_t, v_t, \hat{m}_t, \hat{v}_t \text{ as in Adam})
+
+    The default :math:`\lambda = 0.01` is torch's. Introduced in `08_regularization.ipynb`.
+
+    >>> w = Parameter([2.0, 0.5]); w.grad[:] = 0.0  # no data gradient: only the decay acts
+    >>> AdamW([w], lr=0.1, weight_decay=0.1).step(); w.value  # each shrinks by 1 %
+    array([1.98 , 0.495])
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+    def _decayed_gradient(self, p: Parameter) -> np.ndarray:
+        """Shrink `p` in place by (1 - eta lambda); g_t is the data gradient alone."""
+        p.value *= 1 - self.lr * self.weight_decay  # same shape as p.value
+        return p.grad
 
 
 class LRScheduler(_Stateful):

@@ -14,6 +14,7 @@ assign the figure (``fig = plot_...(...)``) so it is displayed once.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import textwrap
@@ -22,6 +23,7 @@ from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import cycler
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LinearSegmentedColormap, to_rgb
@@ -39,13 +41,59 @@ from dlhelpers.validation import (
     is_torch,
 )
 
-TITLE_SIZE = 16
-LABEL_SIZE = 14
-TICK_SIZE = 12
-LEGEND_SIZE = 12
-LINE_WIDTH = 2.5
-# One color per class (matplotlib's "tab10"): class 0 blue, class 1 orange, class 2 green, ...
-CLASS_COLORS = plt.get_cmap("tab10").colors
+# The course's one colour cycle: Petroff's ten colours, chosen to stay distinct under the
+# common colour-vision deficiencies (M. A. Petroff 2021, arXiv:2107.02270; matplotlib's
+# "petroff10" style): class 0 blue, class 1 orange, class 2 red, ...
+CLASS_COLORS = ("#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6",
+                "#a96b59", "#e76300", "#b9ac70", "#717581", "#92dadd")
+HIGHLIGHT = CLASS_COLORS[2]  # a wrong prediction, the best epoch, the end of a descent path
+
+# The course's one matplotlib style, for every figure of every notebook: text readable from
+# the back of a room on a 1280x720 projector, figures that fit a slide, colour-blind-safe
+# colours (CLASS_COLORS for lines and classes, viridis for values). Notebooks apply it once
+# in their imports cell with `use_course_style()`; this module's functions draw with it too.
+COURSE_STYLE = {
+    "font.size": 14,
+    "axes.titlesize": 16,
+    "figure.titlesize": 16,
+    "axes.labelsize": 14,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 12,
+    "lines.linewidth": 2.5,
+    "lines.markersize": 8,
+    "axes.prop_cycle": cycler(color=CLASS_COLORS),
+    "patch.facecolor": CLASS_COLORS[0],
+    "image.cmap": "viridis",
+    "figure.figsize": (6.4, 4.0),  # inches; at 100 dpi 640 x 400 pixels, half a slide
+    "figure.dpi": 100,
+    "savefig.bbox": "tight",
+}
+TITLE_SIZE = COURSE_STYLE["axes.titlesize"]
+LABEL_SIZE = COURSE_STYLE["axes.labelsize"]
+TICK_SIZE = COURSE_STYLE["xtick.labelsize"]
+LEGEND_SIZE = COURSE_STYLE["legend.fontsize"]
+LINE_WIDTH = COURSE_STYLE["lines.linewidth"]
+
+
+def use_course_style() -> None:
+    """Apply the course's matplotlib style (`COURSE_STYLE`) to every figure drawn after this.
+
+    Called once in each notebook's imports cell, from `00_why_deep_learning.ipynb` on;
+    matplotlib's own defaults come back with `plt.style.use("default")`.
+    """
+    plt.style.use(COURSE_STYLE)
+
+
+def _in_course_style(plot: Callable) -> Callable:
+    """`plot`, drawing in COURSE_STYLE whatever style the caller has set."""
+
+    @functools.wraps(plot)
+    def in_style(*args, **kwargs):
+        with plt.style.context(COURSE_STYLE):
+            return plot(*args, **kwargs)
+
+    return in_style
 
 
 def _axes(ax, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -81,6 +129,7 @@ def _as_numpy(value):
 # ---------------------------------------------------------------------------------------------
 
 
+@_in_course_style
 def plot_timeline(events, ax=None) -> Figure:
     """Events on a horizontal time axis, labels alternating above and below the line.
 
@@ -122,6 +171,7 @@ def plot_timeline(events, ax=None) -> Figure:
 # ---------------------------------------------------------------------------------------------
 
 
+@_in_course_style
 def plot_activation(fn: Callable, derivative: Callable | None = None, name: str | None = None,
                     z=None, ax=None) -> Figure:
     r"""The curve g(z) of an activation function and, if given, its derivative g'(z) (dashed).
@@ -156,10 +206,11 @@ def plot_activation(fn: Callable, derivative: Callable | None = None, name: str 
         ax.plot(z, dg, "--", lw=LINE_WIDTH, color=CLASS_COLORS[1], label=f"{name}'(z)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=LEGEND_SIZE, loc="upper left")
-    _style(ax, name, "z", "g(z)")
+    _style(ax, name, "z", "g(z) and g'(z)" if derivative is not None else "g(z)")
     return fig
 
 
+@_in_course_style
 def plot_activations() -> Figure:
     """Sigmoid, tanh and ReLU side by side, each with its derivative (dashed).
 
@@ -183,8 +234,10 @@ def plot_activations() -> Figure:
 _OUTPUT_KINDS = ("auto", "probability", "score", "label")
 
 
+@_in_course_style
 def plot_decision_boundary(predict: Callable, X, y, ax=None, resolution: int = 200,
-                           title: str | None = None, output: str = "auto") -> Figure:
+                           title: str | None = None, output: str = "auto",
+                           colorbar: bool = True) -> Figure:
     r"""The regions a classifier assigns to each class, with the data points on top.
 
     `predict` is called once with a float64 numpy array of grid points, shape (M, 2), and may
@@ -200,7 +253,8 @@ def plot_decision_boundary(predict: Callable, X, y, ax=None, resolution: int = 2
       scores.
 
     Two classes read from probabilities or scores are shaded by the probability of class 1,
-    with the boundary at 0.5 drawn in black.
+    with the boundary at 0.5 drawn in black, and a colorbar reads the shade (``colorbar=False``
+    leaves it out, e.g. in all but the last of a row of panels).
 
     Shape: X (N, 2), y (N,) integer labels; the grid has resolution x resolution points.
 
@@ -238,8 +292,12 @@ def plot_decision_boundary(predict: Callable, X, y, ax=None, resolution: int = 2
     if kind == "probability":
         light = [_lighten(CLASS_COLORS[0]), (1.0, 1.0, 1.0), _lighten(CLASS_COLORS[1])]
         cmap = LinearSegmentedColormap.from_list("two_classes", light)
-        ax.contourf(grid1, grid2, values, levels=np.linspace(0, 1, 11), cmap=cmap)
+        filled = ax.contourf(grid1, grid2, values, levels=np.linspace(0, 1, 11), cmap=cmap)
         ax.contour(grid1, grid2, values, levels=[0.5], colors="black", linewidths=2)
+        if colorbar:
+            bar = fig.colorbar(filled, ax=ax, shrink=0.85, ticks=[0, 0.5, 1])
+            bar.set_label("P(class 1)", fontsize=LABEL_SIZE)
+            bar.ax.tick_params(labelsize=TICK_SIZE)
     else:
         boundaries = np.arange(n_classes + 1) - 0.5  # class k fills (k - 0.5, k + 0.5)
         colors = [_lighten(CLASS_COLORS[k % len(CLASS_COLORS)]) for k in range(n_classes)]
@@ -300,6 +358,7 @@ MAX_DRAWN_NEURONS = 10
 _LAYER_COLORS = {"input": "#a6cee3", "hidden": "#b2df8a", "output": "#fdbf6f"}
 
 
+@_in_course_style
 def plot_network(layer_sizes, ax=None) -> Figure:
     r"""A fully connected network drawn from its layer sizes, with its parameter count.
 
@@ -368,13 +427,14 @@ def _drawn_slots(size: int) -> list[int | None]:
 # ---------------------------------------------------------------------------------------------
 
 
+@_in_course_style
 def plot_loss_surface(loss_fn: Callable, path=None, xlim=None, ylim=None, levels=30, ax=None,
                       title: str | None = None) -> Figure:
     r"""Contours of a loss :math:`J(w_1, w_2)` and, if given, the path gradient descent took.
 
     `loss_fn(W1, W2)` receives two (200, 200) grids and must return J on the grid, elementwise
     (write it with numpy operations). `path` holds the visited points, one row per step: arrows
-    join them, the start is a green circle, the end a red star. `xlim`/`ylim` default to the
+    join them, the start is a blue circle, the end a red star. `xlim`/`ylim` default to the
     path's range with a margin, or (-3, 3) without a path. `levels` is a number of contour
     levels or a sorted list of J values (e.g. ``np.logspace(...)`` for losses that vary a lot).
 
@@ -414,10 +474,10 @@ def plot_loss_surface(loss_fn: Callable, path=None, xlim=None, ylim=None, levels
         steps = np.diff(path, axis=0)  # (T-1, 2)
         ax.plot(path[:, 0], path[:, 1], "-", color="white", lw=1.5, alpha=0.8)
         ax.quiver(path[:-1, 0], path[:-1, 1], steps[:, 0], steps[:, 1], angles="xy",
-                  scale_units="xy", scale=1, color="#ff7f0e", width=0.006, zorder=3)
-        ax.plot(*path[0], "o", color="#2ca02c", markersize=13, markeredgecolor="white",
+                  scale_units="xy", scale=1, color=CLASS_COLORS[1], width=0.006, zorder=3)
+        ax.plot(*path[0], "o", color=CLASS_COLORS[0], markersize=13, markeredgecolor="white",
                 label="start", zorder=4)
-        ax.plot(*path[-1], "*", color="#d62728", markersize=20, markeredgecolor="white",
+        ax.plot(*path[-1], "*", color=HIGHLIGHT, markersize=20, markeredgecolor="white",
                 label=f"end (after {len(path) - 1} steps)", zorder=4)
         ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.9)
     ax.set_xlim(*xlim)
@@ -448,6 +508,7 @@ def _limits(limits, name: str, coordinates) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------
 
 
+@_in_course_style
 def plot_training_curves(history) -> Figure:
     """Loss per epoch (train and validation) and, when measured, accuracy per epoch.
 
@@ -498,7 +559,7 @@ def plot_training_curves(history) -> Figure:
         _style(ax, title, "epoch", title.lower())
     if curves["val_loss"] is not None:
         best = int(np.argmin(curves["val_loss"]))
-        axes[0, 0].plot(epochs[best], curves["val_loss"][best], "*", color="#d62728",
+        axes[0, 0].plot(epochs[best], curves["val_loss"][best], "*", color=HIGHLIGHT,
                         markersize=18, label=f"best validation (epoch {epochs[best]})", zorder=3)
     for ax in axes[0]:
         ax.legend(fontsize=LEGEND_SIZE)
@@ -512,6 +573,7 @@ def plot_training_curves(history) -> Figure:
 MAX_DIGITS = 200
 
 
+@_in_course_style
 def plot_digits(images, labels=None, predictions=None, n_cols: int = 10) -> Figure:
     """A grid of 8x8 digit images; titles show the label and the prediction, errors in red.
 
@@ -550,7 +612,7 @@ def plot_digits(images, labels=None, predictions=None, n_cols: int = 10) -> Figu
         lines += [] if predictions is None else [f"pred {predictions[i]}"]
         is_wrong = labels is not None and predictions is not None and labels[i] != predictions[i]
         wrong += is_wrong
-        color = "#d62728" if is_wrong else "black"
+        color = HIGHLIGHT if is_wrong else "black"
         if lines:
             ax.set_title("\n".join(lines), fontsize=LABEL_SIZE - 2, color=color,
                          fontweight="bold" if is_wrong else "normal")
@@ -570,6 +632,7 @@ def _labels_for(values, name: str, n: int) -> np.ndarray:
     return values
 
 
+@_in_course_style
 def plot_confusion_matrix(y_true, y_pred, n_classes: int | None = None, ax=None) -> Figure:
     r"""Counts of (true class, predicted class) pairs, each cell annotated, with the accuracy.
 

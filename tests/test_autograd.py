@@ -280,9 +280,63 @@ def test_draw_graph_has_one_text_per_node_showing_label_data_and_grad():
         expected += [f"data {v.data:.4g}", f"grad {v.grad:.4g}"]
         assert "\n".join(expected) in texts
     assert sorted(t for t in texts if "data" not in t) == sorted(["×", "+", "×", "tanh", "+"])
-    # One arrow into every operation per distinct input, one out of every operation.
+    # One arrow into every operation per use of an input (n * n: two), one out of each.
     arrows = [p for p in ax.patches if type(p).__name__ == "FancyArrowPatch"]
-    assert len(arrows) == sum(len(set(map(id, v._prev))) + 1 for v in values if v._prev)
+    assert len(arrows) == sum(len(v._prev) + 1 for v in values if v._prev) == 14
+
+
+def _drawn_arrows(fig):
+    """Every arrow of a drawn graph as its path in pixels."""
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    return [
+        p.get_transform().transform_path(p.get_path())
+        for p in ax.patches
+        if type(p).__name__ == "FancyArrowPatch"
+    ]
+
+
+def _box(fig, label):
+    """The pixel extent of the box whose text starts with `label`."""
+    (text,) = [t for t in fig.axes[0].texts if t.get_text().split("\n")[0] == label]
+    return text.get_bbox_patch().get_window_extent()
+
+
+def test_draw_graph_draws_every_use_of_a_reused_node_as_its_own_edge():
+    # 06's example: f = x*x + x, x is used three times (twice by the product, once by the sum)
+    x = Value(3.0, label="x")
+    a = x * x
+    a.label = "a"
+    f = a + x
+    f.label = "f"
+    f.backward()
+    fig = draw_graph(f)
+    arrows = _drawn_arrows(fig)
+    # x -> × twice, a -> +, x -> +, × -> a, + -> f: six edges, as many as x's grad has terms + 3
+    assert len(arrows) == 6
+    # no two arrows drawn on top of each other (the two uses of x in x*x are bent apart)
+    for i, p in enumerate(arrows):
+        for q in arrows[:i]:
+            assert p.vertices.shape != q.vertices.shape or not np.allclose(
+                p.vertices, q.vertices, atol=2.0
+            )
+    # the arrow x -> + leaves x's box, and is not drawn through a's box (it arcs over it)
+    x_box, a_box = _box(fig, "x"), _box(fig, "a")
+    leaving_x = [p for p in arrows if abs(p.vertices[0, 0] - x_box.x1) < 3]
+    assert len(leaving_x) == 3
+    long_arrow = max(leaving_x, key=lambda p: p.vertices[:, 0].max())
+    assert long_arrow.vertices[:, 0].max() > a_box.x1  # the one into the +
+    curve = [  # points along the drawn curve (the path's vertices include control points)
+        segment(t)
+        for segment, _ in long_arrow.iter_bezier()
+        for t in np.linspace(0, 1, 50)
+    ]
+    assert not any(a_box.contains(*point) for point in curve)
+    assert max(y for _, y in curve) > a_box.y1  # over it
+    for p in leaving_x:
+        if p is not long_arrow:
+            assert p.vertices[:, 0].max() < a_box.x0  # the two into the ×
+    plt.close(fig)
 
 
 def test_draw_graph_into_given_axes_and_errors():

@@ -18,6 +18,7 @@ from dlhelpers.nn import Dense, Parameter, Sequential, Tanh, to_torch
 from dlhelpers.optim import (
     SGD,
     Adam,
+    AdamW,
     CosineAnnealingLR,
     LRScheduler,
     Optimizer,
@@ -130,6 +131,11 @@ def test_adam_matches_torch_step_for_step(kwargs):
     )
 
 
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [(Adam, torch.optim.Adam), (AdamW, torch.optim.AdamW)],
+    ids=["Adam", "AdamW"],
+)
 @settings(max_examples=25, deadline=None)
 @given(
     lr=st.floats(1e-4, 0.5),
@@ -140,13 +146,13 @@ def test_adam_matches_torch_step_for_step(kwargs):
     grad_scale=st.sampled_from([1e-3, 1.0, 1e3]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_adam_matches_torch_for_random_settings(
-    lr, beta1, beta2, eps, weight_decay, grad_scale, seed
+def test_adam_and_adamw_match_torch_for_random_settings(
+    ours, theirs, lr, beta1, beta2, eps, weight_decay, grad_scale, seed
 ):
     kwargs = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
     _assert_steps_match_torch(
-        lambda ps: Adam(ps, **kwargs),
-        lambda ts: torch.optim.Adam(ts, **kwargs),
+        lambda ps: ours(ps, **kwargs),
+        lambda ts: theirs(ts, **kwargs),
         steps=5,
         grad_scale=grad_scale,
         seed=seed,
@@ -195,6 +201,67 @@ def test_adam_worst_case_step_is_lr_times_1_minus_beta1_over_sqrt_1_minus_beta2(
     step = (before - w.value)[0]
     assert step == pytest.approx(expected, rel=1e-9)
     assert 3 * lr < step < lr * (1 - b1) / np.sqrt(1 - b2)
+
+
+# --- AdamW ----------------------------------------------------------------------------------
+
+ADAMW_SETTINGS = [
+    dict(),  # torch's default weight_decay=1e-2
+    dict(lr=0.1, weight_decay=0.1),
+    dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.0),
+    dict(lr=0.05, betas=(0.0, 0.0), eps=1e-6, weight_decay=0.3),
+    dict(lr=0.02, betas=(0.5, 0.9), eps=1e-3, weight_decay=2.0),
+]
+
+
+@pytest.mark.parametrize("kwargs", ADAMW_SETTINGS, ids=str)
+def test_adamw_matches_torch_for_many_steps(kwargs):
+    _assert_steps_match_torch(
+        lambda ps: AdamW(ps, **kwargs), lambda ts: torch.optim.AdamW(ts, **kwargs), steps=200
+    )
+
+
+def test_adamw_default_weight_decay_is_torchs():
+    ours = AdamW([Parameter([1.0])]).state_dict()
+    theirs = torch.optim.AdamW([torch.zeros(1)]).defaults
+    assert (ours["lr"], ours["weight_decay"], ours["eps"]) == (
+        theirs["lr"], theirs["weight_decay"], theirs["eps"]
+    )
+    assert (ours["beta1"], ours["beta2"]) == theirs["betas"]
+
+
+def test_adamw_by_hand_for_three_steps():
+    # the update re-derived: shrink by (1 - lr lam), then Adam's step on the data gradient alone
+    lr, b1, b2, eps, lam = 0.01, 0.9, 0.999, 1e-8, 0.5
+    w = np.array([0.5, -1.0, 2.0])
+    grads = [np.array([1e-4, -3.0, 1e3]), np.array([2e-4, 1.0, -1e3]), np.array([0.0, 0.5, 1.0])]
+    m = v = np.zeros(3)
+    expected = []
+    for t, g in enumerate(grads, start=1):
+        w = (1 - lr * lam) * w
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        expected.append(w)
+
+    p = Parameter([0.5, -1.0, 2.0])
+    opt = AdamW([p], lr=lr, betas=(b1, b2), eps=eps, weight_decay=lam)
+    for g, want in zip(grads, expected, strict=True):
+        p.grad[...] = g
+        opt.step()
+        np.testing.assert_allclose(p.value, want, rtol=1e-13)
+
+
+def test_adamw_decays_in_proportion_to_the_weight_where_adam_moves_every_weight_alike():
+    # the example: w = (2, 0.5, 0.01), no data gradient, lr = 0.01, lam = 1
+    w0 = np.array([2.0, 0.5, 0.01])
+    moved = {}
+    for cls in (Adam, AdamW):
+        w = Parameter(w0)
+        cls([w], lr=0.01, weight_decay=1.0).step()  # w.grad is 0
+        moved[cls] = w.value - w0
+    np.testing.assert_allclose(moved[AdamW], -0.01 * 1.0 * w0, rtol=1e-12)  # -eta lam w
+    np.testing.assert_allclose(moved[Adam], -0.01, rtol=1e-6)  # about -eta, whatever w
 
 
 # --- training a network: gradients that depend on the parameters ----------------------------
@@ -337,6 +404,7 @@ def test_schedule_formulas_by_hand():
 MAKERS = [
     lambda ps, lr=0.1: SGD(ps, lr, momentum=0.9, weight_decay=0.01),
     lambda ps, lr=0.1: Adam(ps, lr, betas=(0.8, 0.9), weight_decay=0.01),
+    lambda ps, lr=0.1: AdamW(ps, lr, betas=(0.8, 0.9), weight_decay=0.1),
 ]
 
 
@@ -345,7 +413,7 @@ def _set_grads(params, grads):
         p.grad[...] = g
 
 
-@pytest.mark.parametrize("make", MAKERS, ids=["SGD", "Adam"])
+@pytest.mark.parametrize("make", MAKERS, ids=["SGD", "Adam", "AdamW"])
 def test_state_dict_round_trip_resumes_identically(make):
     rng = np.random.default_rng(3)
     params = [Parameter(rng.normal(size=s)) for s in SHAPES]
@@ -375,7 +443,7 @@ def test_state_dict_round_trip_resumes_identically(make):
         assert not np.allclose(r.value, p.value, rtol=1e-6)
 
 
-@pytest.mark.parametrize("make", MAKERS, ids=["SGD", "Adam"])
+@pytest.mark.parametrize("make", MAKERS, ids=["SGD", "Adam", "AdamW"])
 def test_state_dict_survives_np_savez(make):
     params = [Parameter(np.ones(s)) for s in SHAPES]
     opt = make(params)
@@ -558,7 +626,7 @@ def test_load_state_dict_rejects_a_non_dict():
 # --- bad input ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [SGD, Adam])
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
 @pytest.mark.parametrize(
     ("lr", "error"),
     [(0.0, ValueError), (-0.1, ValueError), (np.nan, ValueError), ("0.1", TypeError),
@@ -569,7 +637,7 @@ def test_optimizers_reject_bad_lr(cls, lr, error):
         cls([Parameter([1.0])], lr=lr)
 
 
-@pytest.mark.parametrize("cls", [SGD, Adam])
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
@@ -626,7 +694,7 @@ def test_adam_rejects_bad_hyperparameters(kwargs, error, match):
         Adam([Parameter([1.0])], **kwargs)
 
 
-@pytest.mark.parametrize("cls", [SGD, Adam])
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
 def test_step_rejects_a_negative_lr_set_after_construction(cls):
     w = Parameter([1.0])
     opt = cls([w], lr=0.1)

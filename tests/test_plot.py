@@ -134,6 +134,17 @@ def test_decision_boundary_bands_match_probabilities_at_probe_points():
     assert list(line.levels) == [0.5]
 
 
+def test_decision_boundary_shading_has_a_colorbar_for_the_probability_only():
+    X, y = toy_data()
+    fig = plot.plot_decision_boundary(linear_score, X, y, resolution=40)
+    ax, bar_ax = fig.axes
+    assert bar_ax.get_ylabel() == "P(class 1)"
+    assert [t.get_text() for t in bar_ax.get_yticklabels()] == ["0.0", "0.5", "1.0"]
+    assert len(plot.plot_decision_boundary(linear_score, X, y, colorbar=False).axes) == 1
+    labels = lambda P: (linear_score(P) > 0).astype(int)  # noqa: E731
+    assert len(plot.plot_decision_boundary(labels, X, y, resolution=40).axes) == 1  # a legend
+
+
 def test_decision_boundary_scores_are_shown_through_the_sigmoid():
     X, y = toy_data()
     fig = plot.plot_decision_boundary(linear_score, X, y, resolution=120)  # scores beyond [0, 1]
@@ -344,7 +355,7 @@ def test_plot_digits_shows_each_image_with_label_and_prediction():
         np.testing.assert_array_equal(ax.images[0].get_array(), images[i].reshape(8, 8))
         title = ax.title
         assert title.get_text() == f"true {labels[i]}\npred {predictions[i]}"
-        is_red = title.get_color() == "#d62728"
+        is_red = title.get_color() == plot.HIGHLIGHT
         assert is_red == (i in (2, 9))
     assert fig._suptitle.get_text() == "2 of 13 predictions wrong (red)"
 
@@ -419,3 +430,54 @@ def test_plot_timeline_rejects_bad_events():
         plot.plot_timeline([(1958, "Perceptron"), (1986,)])
     with pytest.raises(TypeError, match=r"the year of events\[0\] must be a number"):
         plot.plot_timeline([("1958", "Perceptron")])
+
+
+# ----- the course's style ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def default_style():
+    with plt.style.context("default"):
+        yield
+
+
+def test_course_palette_is_petroffs_colour_blind_safe_cycle():
+    if "petroff10" not in plt.style.available:  # matplotlib < 3.10 does not ship it
+        pytest.skip("this matplotlib has no petroff10 style to compare with")
+    expected = plt.style.library["petroff10"]["axes.prop_cycle"].by_key()["color"]
+    assert list(plot.CLASS_COLORS) == expected
+    assert plot.COURSE_STYLE["axes.prop_cycle"].by_key()["color"] == expected
+
+
+def test_use_course_style_sets_projector_size_text_and_the_palette(default_style):
+    assert plt.rcParams["font.size"] == 10  # matplotlib's default, too small on a projector
+    plot.use_course_style()
+    assert plt.rcParams["font.size"] == 14
+    assert plt.rcParams["xtick.labelsize"] == plot.TICK_SIZE == 12
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1], [0, 1])
+    assert line.get_color() == plot.CLASS_COLORS[0]
+    assert line.get_linewidth() == plot.LINE_WIDTH
+    assert tuple(fig.get_size_inches()) == plot.COURSE_STYLE["figure.figsize"]
+
+
+FIGURES = {
+    "activations": lambda: plot.plot_activations(),
+    "loss surface": lambda: plot.plot_loss_surface(
+        lambda a, b: a**2 + b**2, path=np.array([[1.0, 1.0], [0.5, 0.5]])
+    ),
+    "confusion matrix": lambda: plot.plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2]),
+    "network": lambda: plot.plot_network([2, 3, 1]),
+    "timeline": lambda: plot.plot_timeline([(1958, "perceptron"), (1986, "backprop")]),
+}
+
+
+@pytest.mark.parametrize("make", FIGURES.values(), ids=FIGURES.keys())
+def test_plot_functions_draw_in_the_course_style_whatever_the_callers_style(make, default_style):
+    fig = make()
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+    assert texts
+    for text in texts:  # nothing smaller than the tick labels: readable on a projector
+        assert text.get_fontsize() >= plot.TICK_SIZE, text.get_text()
+    assert plt.rcParams["font.size"] == 10  # the caller's style is left as it was

@@ -6,6 +6,7 @@ skipped cells), that math and figures render, and that the arrow key moves to th
 """
 
 import json
+import shutil
 
 import pytest
 from lab_harness import FIXTURES, IMAGE_MIMES, NOTEBOOKS, WIDGET_MIME, slide_structure
@@ -135,3 +136,110 @@ def test_widgets_are_live_controls_in_the_slideshow(view):
     shown = frame.evaluate(_SLIDES_JS)
     assert shown["widgetViews"] >= widgets, shown
     assert "FloatSlider(" not in shown["text"], "widget shown as its text fallback"
+
+
+# ----- every slide of every lecture notebook on a 1280 x 720 projector ---------------------------
+
+PROJECTOR = {"width": 1280, "height": 720}
+RISE_CSS = NOTEBOOKS[0].parent / "rise.css"  # jupyterlab-rise loads it from the notebook's folder
+READABLE_PX = {"body": 16.0, "code": 15.0}  # on screen, after Reveal's scaling
+
+# Every slide and subslide laid out in turn (Reveal shows one at a time): its content height in
+# the slide's own pixels (Reveal scales width x height to the screen), and its first words.
+_HEIGHTS_JS = """
+() => {
+  const measured = [];
+  const slides = Array.from(document.querySelectorAll('.reveal .slides > section'));
+  slides.forEach((slide, i) => {
+    const nested = Array.from(slide.querySelectorAll(':scope > section'));
+    (nested.length ? nested : [slide]).forEach((leaf, j) => {
+      const saved = [slide.style.display, leaf.style.display, leaf.style.height];
+      slide.style.display = 'block';
+      leaf.style.display = 'block';
+      leaf.style.height = 'auto';
+      measured.push({slide: i, subslide: j, height: leaf.scrollHeight,
+                     words: leaf.innerText.trim().split(/\\s+/).slice(0, 8).join(' ')});
+      [slide.style.display, leaf.style.display, leaf.style.height] = saved;
+    });
+  });
+  return measured;
+}
+"""
+
+# Font sizes on screen: the computed size times Reveal's scale.
+_FONT_JS = """
+() => {
+  const slides = document.querySelector('.reveal .slides');
+  const scale = slides.getBoundingClientRect().width / slides.offsetWidth;
+  const size = (selector) => {
+    const element = document.querySelector(selector);
+    return element ? parseFloat(getComputedStyle(element).fontSize) * scale : null;
+  };
+  return {scale, body: size('.reveal .jp-RenderedMarkdown p'),
+          code: size('.reveal .jp-InputArea-editor .cm-content')};
+}
+"""
+
+
+def _open_show_at_projector_size(view, notebook, active_cell: int):
+    """The slideshow alone in the tab at 1280 x 720, as after Run All with `active_cell` active."""
+    path, stored = _server_copy(view, notebook)
+    view.page.set_viewport_size(PROJECTOR)
+    view.page.goto(view.lab.url(f"rise/{path}", activeCellIndex=str(active_cell)))
+    view.page.wait_for_function(
+        """(n) => document.querySelectorAll('.reveal .slides > section').length >= n
+                  && document.querySelector('.reveal .slides > section.present') !== null""",
+        arg=slide_structure(stored)["slides"], timeout=90_000,
+    )
+    view.page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('.reveal img')).every(img => img.complete)",
+        timeout=30_000,
+    )
+    view.page.wait_for_timeout(1000)  # reveal.js's layout after the last image
+    return stored
+
+
+@pytest.fixture
+def projector(view):
+    """The test's tab, with the course's slide style (notebooks/rise.css) beside the notebooks on
+    the server; given back to JupyterLab at its usual size afterwards."""
+    shutil.copy(RISE_CSS, view.lab.root_dir / "notebooks" / RISE_CSS.name)
+    yield view
+    view.page.set_viewport_size({"width": 1280, "height": 800})
+    view.load()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_show_starts_at_the_first_slide_after_run_all(projector, notebook):
+    stored = json.loads(notebook.read_text())
+    assert stored["metadata"]["rise"]["start_slideshow_at"] == "beginning"
+    _open_show_at_projector_size(projector, notebook, active_cell=len(stored["cells"]) - 1)
+    assert projector.page.evaluate(_POSITION_JS).startswith("0/0/")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_text_is_readable_from_the_back_of_the_room(projector, notebook):
+    _open_show_at_projector_size(projector, notebook, active_cell=0)
+    fonts = projector.page.evaluate(_FONT_JS)
+    assert fonts["body"] is not None and fonts["code"] is not None, fonts
+    assert fonts["body"] >= READABLE_PX["body"], fonts
+    assert fonts["code"] >= READABLE_PX["code"], fonts
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not done: 24 of 248 slides (1 to 3 per notebook) are single cells taller than "
+    "576 slide px: long code cells, long markdown cells and the 'Check yourself' exercise slides; "
+    "they need splitting or shortening (issue 14)",
+)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_every_slide_fits_a_1280_x_720_projector(projector, notebook):
+    stored = _open_show_at_projector_size(projector, notebook, active_cell=0)
+    height = stored["metadata"]["rise"]["height"]  # Reveal scales this many slide pixels to 720
+    measured = projector.page.evaluate(_HEIGHTS_JS)
+    expected = slide_structure(stored)
+    assert len(measured) == expected["slides"] + expected["subslides"], measured
+    too_tall = [f"slide {m['slide']}.{m['subslide']}: {m['height']} px ({m['words']!r})"
+                for m in measured if m["height"] > height]
+    assert not too_tall, f"{len(too_tall)} of {len(measured)} slides taller than {height} px:\n" + \
+        "\n".join(too_tall)
