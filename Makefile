@@ -69,6 +69,21 @@ notebooks: $(STAMP)
 		$(ONE_THREAD) $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$notebook" || exit 1; \
 	done
 
+# dlhelpers' unit tests at the lower bounds of its dependencies (requirements/lowest.py turns each
+# `>=low` of pyproject.toml into `==low`), in a venv of their own. The tests of the course
+# environment (JupyterLab, nbgrader, the lock, the notebooks) need the lock and are left out.
+LOWEST := .venv-lowest
+COURSE_TESTS := test_make_lab.py test_assignments.py test_environment.py test_light_install.py \
+	test_setup_cell.py test_printed_digits.py browser
+
+test-lowest: $(STAMP)
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet $$($(BIN)/python requirements/lowest.py)
+	$(LOWEST)/bin/python -m pip install --quiet --no-deps -e .
+	$(ONE_THREAD) $(LOWEST)/bin/python -m pytest -p no:cacheprovider -q tests \
+		$(addprefix --ignore=tests/,$(COURSE_TESTS))
+
 # The course in a real browser: JupyterLab on a free loopback port, driven by Debian's Chromium
 # (headless) through Playwright; runs every notebook, moves a slider, opens the slides. Chromium
 # comes from apt (no browser download); screenshots go to build/browser/.
