@@ -81,7 +81,7 @@ test-lowest: $(STAMP)
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet $$($(BIN)/python requirements/lowest.py)
 	$(LOWEST)/bin/python -m pip install --quiet --no-deps -e .
-	$(ONE_THREAD) $(LOWEST)/bin/python -m pytest -p no:cacheprovider -q tests \
+	$(ONE_THREAD) $(LOWEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 --dist loadfile tests \
 		$(addprefix --ignore=tests/,$(COURSE_TESTS))
 
 # The course in a real browser: JupyterLab on a free loopback port, driven by Debian's Chromium

@@ -1,7 +1,7 @@
 """Print the requirements of `make test-lowest`: dlhelpers' dependencies at their lower bounds.
 
 Each `name>=low,...` of pyproject.toml's [project].dependencies becomes `name==low`; the test
-tools (pytest, hypothesis) come at the lock's versions. The unit tests then run against exactly
+tools (pytest, pytest-xdist, hypothesis) come at the lock's versions. The unit tests then run against exactly
 the oldest releases pyproject.toml allows, so its lower bounds are true.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_TOOLS = ("pytest", "hypothesis")
+TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis")
 
 
 def lowest_pins(pyproject_text: str) -> list[str]:
