@@ -35,8 +35,10 @@ SETUP_CELL = "\n".join(
         "# Outside, pip installs dlhelpers with what it imports: numpy, matplotlib, scikit-learn,"
         " tqdm,",
         "# ipywidgets, and torch only where none is installed (a torch already there is kept)."
-        " About a",
-        "# minute where torch is present; where pip must download torch, several minutes more.",
+        " Up to",
+        "# 5 minutes where torch is present (measured on a busy 2-core machine); more where pip"
+        " must",
+        "# download torch.",
         "import importlib.util, pathlib, subprocess, sys",
         'if importlib.util.find_spec("dlhelpers") is None:',
         "    _root = pathlib.Path.cwd().resolve().parent",
