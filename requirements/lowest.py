@@ -1,8 +1,8 @@
 """Print the requirements of `make test-lowest`: dlhelpers' dependencies at their lower bounds.
 
 Each `name>=low,...` of pyproject.toml's [project].dependencies becomes `name==low`; the test
-tools (pytest, pytest-xdist, hypothesis) come at the lock's versions. The unit tests then run against exactly
-the oldest releases pyproject.toml allows, so its lower bounds are true.
+tools (pytest, pytest-xdist, hypothesis) come at the lock's versions. The unit tests then run
+against exactly the oldest releases pyproject.toml allows, so its lower bounds are true.
 """
 
 import re
