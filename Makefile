@@ -4,14 +4,16 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Re-install when the project's dependencies change.
+# Re-install when the lock or the project's dependencies change.
 STAMP  := $(VENV)/.installed
+# The course environment at exact versions (pip-compile; `make lock` regenerates it).
+LOCK   := requirements/lock.txt
 
 # JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help install lab working-copies first-run-note test test-browser lint bench assignments \
-	grade clean
+	grade clean lock notebooks test-lowest
 
 help:
 	@echo "The course's commands (each one sets up .venv on first use):"
@@ -25,17 +27,35 @@ help:
 	@echo "  make assignments    regenerate the students' versions in assignments/release/"
 	@echo "  make grade          autograde assignments/submitted/ into assignments/grades.csv"
 	@echo "  make install        only create .venv and install the course into it"
+	@echo "  make lock           re-pin requirements/lock.txt (and environment.yml) after a change"
+	@echo "                      to pyproject.toml's dependencies"
+	@echo "  make test-lowest    the unit tests at the lowest versions pyproject.toml allows"
+	@echo "  make notebooks      re-execute the lecture notebooks in place (NB=one notebook)"
 	@echo "  make clean          delete .venv and build outputs (not $(WORK)/)"
 	@echo "JupyterLab options go in LAB_ARGS, for example:"
 	@echo '  make lab LAB_ARGS="--no-browser --port=8899"'
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-pin the course environment after a change to pyproject.toml's dependencies (pins that still
+# fit are kept; `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed release),
+# then write environment.yml from it. pip-compile runs pip's resolver with pip's own settings, so
+# torch==2.13.0 resolves to the CPU build pip finds on this machine.
+LOCK_ARGS ?=
+
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'pip-tools>=7.6,<8'
+	$(BIN)/pip-compile --quiet --all-extras --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links $(LOCK_ARGS) --output-file=$(LOCK) pyproject.toml
+	$(BIN)/python requirements/environment_yml.py
 
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port=8899"
 LAB_ARGS ?=
@@ -78,9 +98,39 @@ lint: $(STAMP)
 # thread each for numpy's BLAS and torch, or their thread pools fight over the cores.
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
+NBVAL := --nbval --nbval-current-env notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# The notebooks twice: with torch's best kernels for this CPU, then with its plain ones
+# (ATEN_CPU_CAPABILITY=default), so that a printed digit that depends on the kernel fails here
+# and not on a student's machine.
 test: lint $(STAMP)
 	$(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile tests
-	$(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile $(NBVAL)
+	ATEN_CPU_CAPABILITY=default $(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile $(NBVAL)
+
+# Re-execute the lecture notebooks in place, each in a fresh kernel, one thread (as nbval runs
+# them), so their committed outputs are current. One notebook: make notebooks NB=notebooks/06_*.ipynb
+NB ?= notebooks/[0-9][0-9]_*.ipynb
+
+notebooks: $(STAMP)
+	for notebook in $(NB); do \
+		$(ONE_THREAD) $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$notebook" || exit 1; \
+	done
+
+# dlhelpers' unit tests at the lower bounds of its dependencies (requirements/lowest.py turns each
+# `>=low` of pyproject.toml into `==low`), in a venv of their own. The tests of the course
+# environment (JupyterLab, nbgrader, the lock, the notebooks) need the lock and are left out.
+LOWEST := .venv-lowest
+COURSE_TESTS := test_make_lab.py test_assignments.py test_environment.py test_light_install.py \
+	test_setup_cell.py test_printed_digits.py browser
+
+test-lowest: $(STAMP)
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet $$($(BIN)/python requirements/lowest.py)
+	$(LOWEST)/bin/python -m pip install --quiet --no-deps -e .
+	$(ONE_THREAD) $(LOWEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 --dist loadfile tests \
+		$(addprefix --ignore=tests/,$(COURSE_TESTS))
 
 # The course in a real browser: JupyterLab on a free loopback port, driven by Debian's Chromium
 # (headless) through Playwright; runs every notebook, moves a slider, opens the slides. Chromium

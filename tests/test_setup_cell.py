@@ -32,6 +32,13 @@ SETUP_CELL = "\n".join(
         " environment",
         "# (a hosted notebook service, a plain pip environment). Inside `make lab` this does"
         " nothing.",
+        "# Outside, pip installs dlhelpers with what it imports: numpy, matplotlib, scikit-learn,"
+        " tqdm,",
+        "# ipywidgets, and torch only where none is installed (a torch already there is kept)."
+        " Up to",
+        "# 5 minutes where torch is present (measured on a busy 2-core machine); more where pip"
+        " must",
+        "# download torch.",
         "import importlib.util, pathlib, subprocess, sys",
         'if importlib.util.find_spec("dlhelpers") is None:',
         "    _root = pathlib.Path.cwd().resolve().parent",
