@@ -144,12 +144,12 @@ def grade(root: Path = ROOT, timeout: int | None = None, jobs: int | None = None
     gradebook = records.Gradebook(db_url)
     try:
         release_dir = record_assignments(root, gradebook, ids)
-        rows = _grade_all(root, config, db_url, release_dir, gradebook, found, source_of,
-                          parts_of, timeout, jobs or os.cpu_count() or 1, force)
+        rows, graded = _grade_all(root, config, db_url, release_dir, gradebook, found,
+                                  source_of, parts_of, timeout, jobs or os.cpu_count() or 1, force)
     finally:
         gradebook.close()
     records.write_csvs(root, parts_of, rows)
-    _print_summary(root, rows, time.perf_counter() - start)
+    _print_summary(root, rows, graded, time.perf_counter() - start)
     return rows
 
 
@@ -210,7 +210,8 @@ def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, p
         parts = records.scored_parts(parts_of[sub.assignment], result["scores"], manual)
         rows[sub.key] = records.row(sub.student, sub.assignment, parts,
                                     sub.problems + result["problems"], result["flags"])
-    return [rows[sub.key] for sub in found]
+    graded = sum(kind == "grade" for kind, _ in tasks.values())
+    return [rows[sub.key] for sub in found], graded
 
 
 def _run(tasks: dict, config, db_url: str, release_dir: Path, jobs: int) -> dict:
@@ -250,7 +251,7 @@ def _save_cache(root: Path, sub: submissions.Submission, result: dict) -> None:
     write_atomically(_cache_path(root, sub), json.dumps(result))
 
 
-def _print_summary(root: Path, rows: list[dict], seconds: float) -> None:
+def _print_summary(root: Path, rows: list[dict], graded: int, seconds: float) -> None:
     for row in rows:
         pending = f"  ({row['pending']} pending: graded by hand)" if row["pending"] else ""
         note = "" if row["status"] == "graded" else f"  [{row['status']}]"
@@ -258,8 +259,10 @@ def _print_summary(root: Path, rows: list[dict], seconds: float) -> None:
               f"{row['max_score']}{pending}{note}")
         if row["flags"]:
             print(f"{'':>17}flags: {row['flags']}")
-    print(f"graded {len(rows)} submissions in {seconds:.1f} s; wrote {root / 'grades.csv'}, "
-          f"{root / 'grades'}/<assignment>.csv, feedback in {root / 'feedback'}/")
+    print(f"{len(rows)} submissions: {graded} graded now, {len(rows) - graded} unchanged since "
+          f"they were graded or not gradable (--force grades all again); {seconds:.1f} s")
+    print(f"wrote {root / 'grades.csv'}, {root / 'grades'}/<assignment>.csv, feedback in "
+          f"{root / 'feedback'}/<student>/<assignment>/")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -83,7 +83,10 @@ class Gradebook:
 
     def __init__(self, db_url: str):
         from nbgrader.api import Gradebook as NbgraderGradebook
+        from sqlalchemy.exc import SAWarning
 
+        # SQLAlchemy's notes on how nbgrader uses its session: not ours to act on.
+        warnings.filterwarnings("ignore", category=SAWarning)
         self.db_url = db_url
         self.gradebook = NbgraderGradebook(db_url)
 
@@ -111,6 +114,4 @@ class Gradebook:
         self.gradebook.update_or_create_submission(assignment, student, **extra)
         resources = {"nbgrader": {"student": student, "assignment": assignment,
                                   "notebook": autograded.stem, "db_url": self.db_url}}
-        with warnings.catch_warnings():  # SQLAlchemy's notes on nbgrader's own session use
-            warnings.simplefilter("ignore")
-            SaveAutoGrades().preprocess(nbformat.read(autograded, as_version=4), resources)
+        SaveAutoGrades().preprocess(nbformat.read(autograded, as_version=4), resources)
