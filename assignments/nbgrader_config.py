@@ -45,8 +45,8 @@ class LimitedExecute(Execute):
     Grading restores read-only cells from the gradebook, so their code is the instructor's.
 
     Output: at most `max_output_chars` of text per cell; figures (images) are kept whole.
-    nbgrader's LimitOutput cuts long outputs by lines, after the cell has run; a single huge line, or a loop printing until the time limit,
-    would still be held in memory and written to the autograded notebook and the feedback. This
+    nbgrader's LimitOutput cuts long outputs by lines, after the cell has run; a single huge
+    line, or a loop printing until the time limit, would still be held in memory and written to the autograded notebook and the feedback. This
     cuts the output as it arrives. Error outputs are always kept, and a truncated stream keeps
     its name (nbgrader scores a test cell that wrote to stderr as failed).
     """

@@ -59,8 +59,9 @@ def read(folder: Path, name: str) -> Submission:
         submission.path = others[0]
         submission.problems.append(f"{name} not submitted: graded {others[0].name} instead")
     elif others:
-        submission.problems.append(f"{name} not submitted; found {', '.join(p.name for p in others)}"
-                                   " (more than one: none graded)")
+        found = ", ".join(p.name for p in others)
+        submission.problems.append(f"{name} not submitted; found {found} (more than one: "
+                                   "none graded)")
         return submission
     else:
         submission.problems.append(f"{name} not submitted")
