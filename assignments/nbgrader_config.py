@@ -46,9 +46,10 @@ class LimitedExecute(Execute):
 
     Output: at most `max_output_chars` of text per cell; figures (images) are kept whole.
     nbgrader's LimitOutput cuts long outputs by lines, after the cell has run; a single huge
-    line, or a loop printing until the time limit, would still be held in memory and written to the autograded notebook and the feedback. This
-    cuts the output as it arrives. Error outputs are always kept, and a truncated stream keeps
-    its name (nbgrader scores a test cell that wrote to stderr as failed).
+    line, or a loop printing until the time limit, would still be held in memory and written
+    to the autograded notebook and the feedback. This cuts the output as it arrives. Error
+    outputs are always kept, and a truncated stream keeps its name (nbgrader scores a test cell
+    that wrote to stderr as failed).
     """
 
     setup_timeout = Integer(
