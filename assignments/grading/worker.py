@@ -66,6 +66,7 @@ class Worker:
             return {"problems": [f"could not be graded: the notebook's kernel died or stopped "
                                  f"responding ({type(error).__name__}{': ' if reason else ''}"
                                  f"{reason})"], "flags": flags, "scores": {}}
+        notebook = nbformat.from_dict(notebook)  # cells put back by OverwriteCells are dicts
         write_atomically(autograded_dir / task["name"], nbformat.writes(notebook))
         scores = {}
         for cell in notebook.cells:
