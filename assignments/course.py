@@ -178,7 +178,7 @@ def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, p
         }
         previous = _cached(root, sub) if not force else None
         if previous and previous["fingerprint"] == task["fingerprint"] and (
-                Path(task["autograded_dir"], sub.name).is_file()):
+                Path(task["autograded_dir"], sub.name).is_file() or not previous["scores"]):
             cached[sub.key] = previous
             if previous["manual_scores"] != task["manual_scores"]:
                 tasks[sub.key] = ("feedback", {**task, "scores": previous["scores"],
@@ -198,8 +198,10 @@ def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, p
                                    Path(task["autograded_dir"]) / sub.name, sub.timestamp)
                 except Exception as error:  # the grade stays in the CSV files and the cache
                     result["problems"].append(f"not saved in the gradebook ({error})"[:200])
-                _save_cache(root, sub, {**result, "fingerprint": task["fingerprint"],
-                                        "manual_scores": task["manual_scores"]})
+            # Kept even when it could not be graded (a kernel killed by the submission's own
+            # code does the same next time); --force tries again.
+            _save_cache(root, sub, {**result, "fingerprint": task["fingerprint"],
+                                    "manual_scores": task["manual_scores"]})
         else:
             result = cached[sub.key]
             if sub.key in results:  # its feedback re-written with new manual scores

@@ -110,6 +110,21 @@ def repeated_grade_ids(notebook: nbformat.NotebookNode) -> dict[str, int]:
     return {gid: n for gid, n in ids.items() if gid and n > 1}
 
 
+def keep_last_of_repeated_grade_ids(notebook: nbformat.NotebookNode) -> None:
+    """Make the earlier cells carrying a repeated grade id plain cells (in place).
+
+    What nbgrader's DeduplicateIds means to do (the last cell with an id is the graded one),
+    done before it: it leaves an empty `nbgrader` entry that its next steps fail on.
+    """
+    seen = set()
+    for cell in reversed(notebook.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+        elif grade_id:
+            seen.add(grade_id)
+
+
 def fingerprint(*parts: bytes | str) -> str:
     """A hash of what a grading result depends on: re-grade when it changes."""
     digest = hashlib.sha256()

@@ -19,7 +19,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from nbgrader.utils import determine_grade, is_grade
 
-from grading import records, scan
+from grading import records, scan, submissions
 from grading.feedback import FeedbackWriter, write_atomically
 
 _WORKER: Worker | None = None
@@ -47,6 +47,7 @@ class Worker:
         """Autograde one submission: its scores, status notes, flags (and files written)."""
         submitted, autograded_dir = Path(task["path"]), Path(task["autograded_dir"])
         notebook = nbformat.read(submitted, as_version=4)
+        submissions.keep_last_of_repeated_grade_ids(notebook)
         flags = scan.scan(notebook, self.notebook(Path(task["source"])),
                           self.notebook(self.release_dir / task["assignment"] / task["name"]))
         # Run where nbgrader would: a copy of the submission's folder (its data files too).
