@@ -399,17 +399,20 @@ def test_every_submission_has_a_row_and_each_csv_only_its_parts(graded):
 
 
 def _hidden_lines(assignment: str) -> set[str]:
-    """The hidden tests' source lines of an assignment that appear nowhere in its release."""
-    released = "\n".join(c.source for c in _notebook("release", assignment).cells)
-    lines = set()
+    """The hidden tests' source lines of an assignment (at least 20 characters long) that
+    appear nowhere else in its source: not in the visible tests, not in the solutions."""
+    hidden, shown = set(), []
     for cell in _notebook("source", assignment).cells:
         inside = False
         for line in cell.source.splitlines():
             if "### BEGIN HIDDEN TESTS" in line or "### END HIDDEN TESTS" in line:
                 inside = "BEGIN" in line
-            elif inside and len(line.strip()) >= 20 and line.strip() not in released:
-                lines.add(line.strip())
-    return lines
+            elif inside:
+                hidden.add(line.strip())
+            else:
+                shown.append(line)
+    shown = "\n".join(shown)
+    return {line for line in hidden if len(line) >= 20 and line not in shown}
 
 
 def test_no_feedback_shows_hidden_test_source(graded):
