@@ -154,88 +154,89 @@ def grade(root: Path = ROOT, timeout: int | None = None, jobs: int | None = None
 
 
 def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, parts_of,
-               timeout, jobs, force) -> list[dict]:
+               timeout, jobs, force) -> tuple[list[dict], int]:
+    """Grade what needs it, in parallel; return the rows and how many were graded now.
+
+    Each result is saved (gradebook, then the result cache) as soon as it arrives: stopping
+    the run loses none of the grades already computed."""
     grader = submissions.fingerprint((root / "nbgrader_config.py").read_bytes(), str(timeout),
                                      *(p.read_bytes() for p in GRADER_FILES))
-    rows, tasks, cached = {}, {}, {}
-    for sub in found:
-        parts = parts_of[sub.assignment]
-        if sub.notebook is None:  # nothing that can be graded: a row of zeros saying why
-            rows[sub.key] = records.row(sub.student, sub.assignment,
-                                        records.scored_parts(parts, {}, {}), sub.problems, [])
-            continue
+    results, tasks, notes = {}, {}, {}  # results: by key, as in the cache
+    for sub in filter(lambda sub: sub.notebook is not None, found):
         task = {
             "key": sub.key, "student": sub.student, "assignment": sub.assignment,
             "name": sub.name, "path": str(sub.path), "source": str(source_of[sub.assignment]),
             "autograded_dir": str(root / "autograded" / sub.student / sub.assignment),
             "feedback": str(root / "feedback" / sub.student / sub.assignment
                             / f"{Path(sub.name).stem}.html"),
-            "parts": parts, "notes": sub.problems,
+            "parts": parts_of[sub.assignment], "notes": sub.problems,
             "manual_scores": gradebook.manual_scores(sub.student, sub.assignment,
                                                      Path(sub.name).stem),
             "fingerprint": submissions.fingerprint(grader, sub.path.name, sub.path.read_bytes(),
                                                    source_of[sub.assignment].read_bytes()),
         }
-        previous = _cached(root, sub) if not force else None
+        previous = None if force else _cached(root, sub)
+        # A result without scores (the kernel died) is kept too: the submission's own code
+        # does the same next time; --force tries again.
         if previous and previous["fingerprint"] == task["fingerprint"] and (
                 Path(task["autograded_dir"], sub.name).is_file() or not previous["scores"]):
-            cached[sub.key] = previous
-            if previous["manual_scores"] != task["manual_scores"]:
+            results[sub.key] = previous
+            if previous["manual_scores"] != task["manual_scores"]:  # feedback out of date
                 tasks[sub.key] = ("feedback", {**task, "scores": previous["scores"],
                                                "notes": sub.problems + previous["problems"]})
         else:
             tasks[sub.key] = ("grade", task)
-    results = _run(tasks, config, db_url, release_dir, jobs)
+    by_key = {sub.key: sub for sub in found}
+
+    def record(key: str, result: dict) -> None:
+        sub, (kind, task) = by_key[key], tasks[key]
+        if kind == "feedback":
+            notes[key] = result["problems"]  # "feedback not written", if so
+            result = results[key]
+        elif result["scores"]:
+            try:
+                gradebook.save(sub.student, sub.assignment,
+                               Path(task["autograded_dir"]) / sub.name, sub.timestamp)
+            except Exception as error:  # the grade stays in the CSV files and the cache
+                notes[key] = [f"not saved in the gradebook ({error})"[:200]]
+        results[key] = {**result, "fingerprint": task["fingerprint"],
+                        "manual_scores": task["manual_scores"]}
+        if not result.get("retry"):
+            _save_cache(root, sub, results[key])
+
+    _run(tasks, config, db_url, release_dir, jobs, record)
+    rows = []
     for sub in found:
-        if sub.key in rows:
-            continue
-        task = tasks.get(sub.key, (None, None))[1]
-        if sub.key in results and tasks[sub.key][0] == "grade":
-            result = results[sub.key]
-            if result["scores"]:
-                try:
-                    gradebook.save(sub.student, sub.assignment,
-                                   Path(task["autograded_dir"]) / sub.name, sub.timestamp)
-                except Exception as error:  # the grade stays in the CSV files and the cache
-                    result["problems"].append(f"not saved in the gradebook ({error})"[:200])
-            # Kept even when it could not be graded (a kernel killed by the submission's own
-            # code does the same next time); --force tries again.
-            _save_cache(root, sub, {**result, "fingerprint": task["fingerprint"],
-                                    "manual_scores": task["manual_scores"]})
-        else:
-            result = cached[sub.key]
-            if sub.key in results:  # its feedback re-written with new manual scores
-                result = {**result, "problems": result["problems"] + results[sub.key]["problems"]}
-                _save_cache(root, sub, {**cached[sub.key],
-                                        "manual_scores": tasks[sub.key][1]["manual_scores"]})
-        manual = task["manual_scores"] if task else cached[sub.key]["manual_scores"]
-        parts = records.scored_parts(parts_of[sub.assignment], result["scores"], manual)
-        rows[sub.key] = records.row(sub.student, sub.assignment, parts,
-                                    sub.problems + result["problems"], result["flags"])
-    graded = sum(kind == "grade" for kind, _ in tasks.values())
-    return [rows[sub.key] for sub in found], graded
+        result = results.get(sub.key, {"scores": {}, "problems": [], "flags": [],
+                                       "manual_scores": {}})
+        parts = records.scored_parts(parts_of[sub.assignment], result["scores"],
+                                     result["manual_scores"])
+        rows.append(records.row(sub.student, sub.assignment, parts,
+                                sub.problems + result["problems"] + notes.get(sub.key, []),
+                                result["flags"]))
+    return rows, sum(kind == "grade" for kind, _ in tasks.values())
 
 
-def _run(tasks: dict, config, db_url: str, release_dir: Path, jobs: int) -> dict:
-    """Run the tasks in `jobs` long-lived worker processes; their results by key."""
+def _run(tasks: dict, config, db_url: str, release_dir: Path, jobs: int, record) -> None:
+    """Run the tasks in `jobs` long-lived worker processes; `record(key, result)` each result
+    as it arrives."""
     if not tasks:
-        return {}
-    results = {}
+        return
     functions = {"grade": worker.grade, "feedback": worker.write_feedback}
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
                              mp_context=multiprocessing.get_context("fork"),
                              initializer=worker.start,
                              initargs=(config, db_url, release_dir)) as pool:
         futures = {pool.submit(functions[kind], task): key for key, (kind, task) in tasks.items()}
-        for future in as_completed(futures):
+        for done, future in enumerate(as_completed(futures), start=1):
             key = futures[future]
             try:
-                results[key] = future.result()
+                result = future.result()
             except BrokenProcessPool:  # a worker died: what it had is lost, not the others'
-                results[key] = {"key": key, "scores": {}, "flags": [], "problems": [
+                result = {"key": key, "scores": {}, "flags": [], "retry": True, "problems": [
                     "could not be graded: a grading process died; run the grading again"]}
-            print(f"  {len(results)}/{len(tasks)} {key}", flush=True)
-    return results
+            record(key, result)
+            print(f"  {done}/{len(tasks)} {key}", flush=True)
 
 
 def _cache_path(root: Path, sub: submissions.Submission) -> Path:
