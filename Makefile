@@ -10,7 +10,24 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install lab test test-browser lint bench assignments grade clean
+.PHONY: help install lab working-copies first-run-note test test-browser lint bench assignments \
+	grade clean
+
+help:
+	@echo "The course's commands (each one sets up .venv on first use):"
+	@echo "  make lab            open the course in JupyterLab, on your own copies of the notebooks"
+	@echo "                      in $(WORK)/ (git-ignored; new notebooks after a git pull are added,"
+	@echo "                      yours are never overwritten)"
+	@echo "  make test           lint, unit tests and every notebook (strict nbval)"
+	@echo "  make test-browser   the course in JupyterLab in headless Chromium"
+	@echo "  make lint           ruff"
+	@echo "  make bench          benchmarks; writes bench/RESULTS.md"
+	@echo "  make assignments    regenerate the students' versions in assignments/release/"
+	@echo "  make grade          autograde assignments/submitted/ into assignments/grades.csv"
+	@echo "  make install        only create .venv and install the course into it"
+	@echo "  make clean          delete .venv and build outputs (not $(WORK)/)"
+	@echo "JupyterLab options go in LAB_ARGS, for example:"
+	@echo '  make lab LAB_ARGS="--no-browser --port=8899"'
 
 install: $(STAMP)
 
@@ -22,9 +39,36 @@ $(STAMP): pyproject.toml
 
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port=8899"
 LAB_ARGS ?=
+# The student's own copies of the notebooks: git ignores them, so `git pull` never conflicts
+# with their edits, and the tracked notebooks stay pristine for nbval.
+WORK := work
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+# The server's root is the course folder, so the assignments (assignments/submitted/<you>/)
+# are in the same file browser; it opens on work/. A setuptools notice about editable
+# installs, printed on the first install, is only noise: it is filtered out.
+lab: export PYTHONWARNINGS := ignore:Editable installation:UserWarning
+lab: first-run-note $(STAMP) working-copies
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(WORK) \
+		$(ROOT_FLAG) $(LAB_ARGS)
+
+first-run-note:
+	@test -e $(STAMP) || echo "First run: installing the course into .venv (Python packages:" \
+		"JupyterLab, PyTorch for CPU, numpy, matplotlib, scikit-learn, nbgrader, test tools)." \
+		"About 1.7 GB on disk; 1 to 2 minutes, longer on a slow connection. Later runs start" \
+		"at once."
+
+# Copies each notebook that work/ lacks (written to a temporary name, then renamed); an
+# existing copy, edited or not, is left alone.
+working-copies:
+	@mkdir -p $(WORK)
+	@added=""; kept=0; \
+	for notebook in notebooks/[0-9][0-9]_*.ipynb; do \
+		copy=$(WORK)/$${notebook##*/}; \
+		if [ -e "$$copy" ]; then kept=$$((kept + 1)); \
+		else cp "$$notebook" "$$copy.tmp" && mv "$$copy.tmp" "$$copy" && added="$$added $${copy##*/}"; fi; \
+	done; \
+	echo "Your notebooks are in $(WORK)/ (git ignores it). Added:$${added:- none}." \
+		"Kept as they are: $$kept."
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,13 +3,7 @@
 The numpy implementations mirror PyTorch's API, so moving to torch is a change of import.
 Modules, in lecture order: activations, losses, nn, autograd, gradcheck, optim, data, train,
 plot, checks. The most used names are importable from `dlhelpers` itself.
-
-`import dlhelpers` does not import torch (about 2 s): `dlhelpers.train`, the one module that
-needs torch at import, is loaded when one of its names is first used.
 """
-
-import importlib.util
-import sys
 
 from dlhelpers.activations import (
     relu,
@@ -34,30 +28,7 @@ from dlhelpers.losses import (
 from dlhelpers.nn import Dense, Dropout, Module, Parameter, ReLU, Sequential, Sigmoid, Tanh
 from dlhelpers.optim import SGD, Adam
 from dlhelpers.seeding import set_seed
-
-
-def _lazy_submodule(name: str):
-    """The submodule `dlhelpers.<name>`, executed on its first attribute access."""
-    full_name = f"{__name__}.{name}"
-    if full_name in sys.modules:
-        return sys.modules[full_name]
-    spec = importlib.util.find_spec(full_name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[full_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-train = _lazy_submodule("train")
-_FROM_TRAIN = {"EarlyStopping", "History", "fit", "load_checkpoint", "save_checkpoint"}
-
-
-def __getattr__(name: str):
-    if name in _FROM_TRAIN:
-        return getattr(train, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from dlhelpers.train import EarlyStopping, History, fit, load_checkpoint, save_checkpoint
 
 __all__ = [
     "SGD",

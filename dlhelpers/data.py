@@ -285,27 +285,34 @@ def standardize(X_train, *others) -> tuple[np.ndarray, ...]:
     return tuple(results)
 
 
-def batches(X, y, batch_size: int, shuffle: bool = True, rng=None
+def batches(X, y, batch_size: int, shuffle: bool = True, rng=None, drop_last: bool = False
             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield mini-batches (X_batch, y_batch) that together cover every sample exactly once.
 
     With `shuffle=True` the order is a random permutation drawn from `rng` (pass a seed for
     the same batches every time); otherwise the data's own order. The last batch is smaller
-    when batch_size does not divide N. The batches are copies: changing them leaves X and y
-    alone.
+    when batch_size does not divide N; `drop_last=True` leaves it out, as torch's
+    `DataLoader(drop_last=True)`: then every batch holds exactly batch_size samples, the
+    N % batch_size samples at the end of the order are skipped, and for N < batch_size there
+    is no batch at all. The batches are copies: changing them leaves X and y alone.
 
     Shape: X (N, D), y (N, ...); X_batch (B, D), y_batch (B, ...) with B <= batch_size.
 
     >>> X, y = np.arange(10.0).reshape(5, 2), np.arange(5)
     >>> [len(yb) for _, yb in batches(X, y, batch_size=2, rng=0)]
     [2, 2, 1]
+    >>> [len(yb) for _, yb in batches(X, y, batch_size=2, rng=0, drop_last=True)]
+    [2, 2]
     """
     X, y = _check_features_and_targets(X, y)
     check_number(batch_size, "batch_size", low=1, integer=True)
-    if not isinstance(shuffle, bool):
-        raise TypeError(f"shuffle must be True or False, got {describe(shuffle)}")
+    for name, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {describe(value)}")
     # Checked above, drawn here: a bad argument raises at the call, not at the first batch.
     order = as_rng(rng).permutation(len(X)) if shuffle else np.arange(len(X))  # (N,)
+    if drop_last:
+        order = order[: len(order) - len(order) % batch_size]  # (N - N % B,) whole batches
     return _batches_in_order(X, y, order, batch_size)
 
 

@@ -21,9 +21,18 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6) -
     .. math:: \frac{\partial f}{\partial x_i} \approx
               \frac{f(x + \epsilon e_i) - f(x - \epsilon e_i)}{2 \epsilon}
 
-    The error is O(eps^2). `f` receives a float64 array of x's shape; the caller's `x` is never
-    modified. `f` must return one finite real number: a Python or numpy int or float, or an array
-    holding exactly one (a bool, None, a string or NaN raises, naming f).
+    The error is O(eps^2). `f` must return one finite real number: a Python or numpy int or
+    float, or an array holding exactly one (a bool, None, a string or NaN raises, naming f).
+
+    **x is nudged in place.** When `x` is a writable float64 numpy array (a layer's
+    ``weight.value``), each entry of `x` itself is set to x_i + eps, then x_i - eps, and put back
+    exactly before the next one, also when `f` raises. So the common idiom where `f` ignores its
+    argument and reads the array directly works::
+
+        numerical_gradient(lambda W: loss_of_model(), layer.weight.value)
+
+    On return `x` holds its original values, bit for bit. Any other `x` (a list, an int array, a
+    read-only array) is first converted to a float64 copy, which `f` then receives as argument.
 
     Shape: x is any shape; the result has the shape of x.
 
@@ -32,28 +41,30 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6) -
     """
     if not callable(f):
         raise TypeError(f"f must be a function of an array, got {type(f).__name__}")
-    x = as_float_array(x, "x").copy()  # our own copy: we nudge it in place below
+    in_place = type(x) is np.ndarray and x.dtype == np.float64 and x.flags.writeable
+    x = as_float_array(x, "x") if in_place else as_float_array(x, "x").copy()
     check_number(eps, "eps", low=0, low_open=True)
     grad = np.zeros_like(x)
-    flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views into x and grad
-    for i in range(flat_x.size):
-        original = float(flat_x[i])
+    for i, index in enumerate(np.ndindex(x.shape)):  # works on views too (no flat copy)
+        original = float(x[index])
         plus, minus = original + eps, original - eps  # Python floats: inf, not a warning
         if not (math.isfinite(plus) and math.isfinite(minus)) or plus == minus:
             raise ValueError(f"eps must give x[{_index(x, i)}] = {original!r} two distinct finite "
                              f"neighbours x +- eps, got eps = {eps!r}")
-        flat_x[i] = plus
-        f_plus = _value_of_f(f(x), x, i)
-        flat_x[i] = minus
-        f_minus = _value_of_f(f(x), x, i)
-        flat_x[i] = original
+        try:
+            x[index] = plus
+            f_plus = _value_of_f(f(x), x, i)
+            x[index] = minus
+            f_minus = _value_of_f(f(x), x, i)
+        finally:
+            x[index] = original  # the caller's array is back, bit for bit, even if f raised
         slope = (f_plus - f_minus) / (2 * eps)  # Python floats: an overflow gives inf
         if not math.isfinite(slope):  # f_plus - f_minus or 2 eps overflowed: halve them first
             slope = (f_plus / 2 - f_minus / 2) / eps
         if not math.isfinite(slope):
             raise ValueError(f"the difference quotient at x[{_index(x, i)}] overflows float64: f "
                              f"went from {f_minus!r} to {f_plus!r} over 2 * eps = {2 * eps!r}")
-        flat_grad[i] = slope
+        grad[index] = slope
     return grad
 
 

@@ -8,6 +8,8 @@ stopping and checkpoints in `08_regularization.ipynb`, and used for the real dat
 - a numpy `dlhelpers.nn` model with a `dlhelpers.optim` optimizer and a `dlhelpers.losses`
   loss object (`forward(y_hat, y)`, then `backward()`).
 
+torch is imported only when a torch model is trained: numpy users never load it.
+
 Each epoch runs the mini-batch gradient descent of `05_gradient_descent.ipynb`,
 
 .. math:: W \leftarrow W - \eta \frac{\partial J_{\text{batch}}}{\partial W}
@@ -15,6 +17,10 @@ Each epoch runs the mini-batch gradient descent of `05_gradient_descent.ipynb`,
 
 then measures the loss (and accuracy, for classification) on the whole training and
 validation sets in evaluation mode, so both curves are measured the same way (dropout off).
+
+A run that diverges stops at once, the same way for both kinds of model: the first loss
+that is inf or NaN (of a mini-batch, or of the training or validation set after an epoch)
+raises `DivergenceError`, after the model got back finite weights (see `fit`).
 
 Reproducible and resumable. The shuffling of epoch e uses its own generator,
 `numpy.random.default_rng([seed, e])`, so it depends only on the seed and the epoch: a run
@@ -28,28 +34,19 @@ the weights of an uninterrupted run::
                   history=checkpoint["history"], start_epoch=checkpoint["epoch"],
                   checkpoint_path=path, early_stopping=stopper)
 
-Checkpoints are written atomically (a temporary file in the same directory, flushed to disk,
-then renamed over the old one), so a crash at any moment leaves either the previous checkpoint
-or the new one, never half a file. One process writes a given checkpoint path at a time.
+The checkpoint file format (`save_checkpoint`, `load_checkpoint`, written atomically) lives
+in `dlhelpers.checkpoint`; its names are importable from here too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
+import math
 import numbers
-import os
-import pickle
-import re
-import tempfile
-import zipfile
-import zlib
+import sys
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from dlhelpers import losses, nn
@@ -57,15 +54,13 @@ from dlhelpers.data import _check_features_and_targets, batches
 from dlhelpers.seeding import as_rng
 from dlhelpers.validation import as_label_array, check_number, describe
 
-CHECKPOINT_FORMAT = "dlhelpers-checkpoint"
-CHECKPOINT_VERSION = 1
 # Seeds of the per-epoch shuffling generators are drawn from [0, 2**63).
 _SEED_LIMIT = 2**63
-
-# Which losses are classification losses, and how a prediction is read off the output.
-_ARGMAX_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss, losses.CrossEntropyLoss)
-_PROBABILITY_LOSSES = (torch.nn.BCELoss, losses.BCELoss)
-_LOGIT_LOSSES = (torch.nn.BCEWithLogitsLoss,)
+# What fit measures after each epoch, by the prefix of the History's lists.
+_PART_NAMES = {"train": "training", "val": "validation"}
+# The checkpoint format's public names, importable from here (see __getattr__ at the end).
+_CHECKPOINT_NAMES = ("CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint",
+                     "save_checkpoint")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,13 +204,62 @@ class EarlyStopping:
         self.best_state = copy.deepcopy(state["best_state"])
 
 
+
+
+class DivergenceError(FloatingPointError):
+    """Training diverged: a loss became inf or NaN. Raised by `fit` (introduced in
+    `07_optimization_learning_rate.ipynb`), the same way for both kinds of model.
+
+    A FloatingPointError, Python's error for floating-point arithmetic gone wrong (numpy raises
+    it too, under `np.errstate(all="raise")`), not a ValueError: no argument was wrong, the
+    numbers ran away, usually because the learning rate is too large for the data's scale.
+
+    Before it is raised the model gets finite weights back, and the message says which:
+    early stopping's best weights when it holds some, otherwise those of the last epoch whose
+    losses were all finite (epoch 0: the weights `fit` started with). The message names the
+    epoch, the mini-batch, the learning rate and the usual cures. Attributes:
+
+    - `epoch`: the epoch that diverged; `batch`: its mini-batch (1, 2, ...), or None when the
+      first non-finite loss was that of the whole training or validation set, `part`
+      ("train" or "val"), measured after the epoch;
+    - `loss`: that loss, inf or NaN (NaN also when the model's output held inf or NaN);
+    - `lr`: the learning rate at that moment, one per parameter group (a list);
+    - `history`: the History of the finite epochs, as `fit` would have returned it;
+    - `restored`: "best" (early stopping's) or "last" (the last finite epoch's), and
+      `restored_epoch`, the epoch whose weights the model holds now.
+    """
+
+    # Defaults only so that a pickled error (from another process) can be rebuilt.
+    def __init__(self, message: str, *, epoch: int = 0, batch: int | None = None,
+                 part: str = "train", loss: float = math.nan, lr: list[float] | None = None,
+                 history: History | None = None, restored: str = "last",
+                 restored_epoch: int = 0):
+        super().__init__(message)
+        self.epoch, self.batch, self.part, self.loss, self.lr = epoch, batch, part, loss, lr
+        self.history, self.restored, self.restored_epoch = history, restored, restored_epoch
+
+
 # ---------------------------------------------------------------------------------------------
 # The two backends: the same steps for torch and for numpy models
 # ---------------------------------------------------------------------------------------------
 
 
+def _torch():
+    """The torch module, imported only when a torch model is used."""
+    import torch
+
+    return torch
+
+
+def _loaded_torch():
+    """torch if it has been imported, else None: a torch model, loss or optimizer can only
+    exist once it has, so looking for one needs no import."""
+    return sys.modules.get("torch")
+
+
 def _is_torch(model) -> bool:
-    if isinstance(model, torch.nn.Module):
+    torch = _loaded_torch()
+    if torch is not None and isinstance(model, torch.nn.Module):
         return True
     if isinstance(model, nn.Module):
         return False
@@ -229,11 +273,23 @@ def _backend(model) -> type:
     return _TorchBackend if _is_torch(model) else _NumpyBackend
 
 
+def _check_optimizer(model, optimizer) -> None:
+    """Raise unless `optimizer` is of `model`'s kind (torch.optim or dlhelpers.optim) and
+    updates its parameters."""
+    _backend(model).check_optimizer(model, optimizer)
+
+
 def _prediction_kind(loss_fn) -> str | None:
-    """How to read class predictions off the model output, from the loss; None: regression."""
-    for kind, types in (
-        ("argmax", _ARGMAX_LOSSES), ("probability", _PROBABILITY_LOSSES), ("logit", _LOGIT_LOSSES)
-    ):
+    """How to read class predictions off the model output, from the loss; None: regression.
+
+    "argmax" (CrossEntropyLoss, NLLLoss), "probability" (BCELoss), "logit" (BCEWithLogitsLoss).
+    """
+    kinds = [("argmax", losses.CrossEntropyLoss), ("probability", losses.BCELoss)]
+    torch = _loaded_torch()
+    if torch is not None:
+        kinds += [("argmax", (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)),
+                  ("probability", torch.nn.BCELoss), ("logit", torch.nn.BCEWithLogitsLoss)]
+    for kind, types in kinds:
         if isinstance(loss_fn, types):
             return kind
     return None
@@ -287,13 +343,32 @@ def _check_updates_model(model, optimizer_params) -> None:
         )
 
 
+
+def _is_torch_object(value) -> bool:
+    """A torch optimizer or module (a loss, a model), found without importing torch."""
+    torch = _loaded_torch()
+    return torch is not None and isinstance(value, (torch.optim.Optimizer, torch.nn.Module))
+
+
+def _check_probabilities(low: float, high: float, torch_model: bool) -> None:
+    """BCELoss takes probabilities: a model without a final Sigmoid gives raw scores."""
+    if low < 0 or high > 1:
+        fix = ("end the model with torch.nn.Sigmoid(), or give the raw outputs to "
+               "torch.nn.BCEWithLogitsLoss()" if torch_model
+               else "end the model with dlhelpers.nn.Sigmoid()")
+        raise ValueError(
+            f"BCELoss needs probabilities in [0, 1] from the model, but its outputs range from "
+            f"{low:.3g} to {high:.3g}: {fix}"
+        )
+
+
 class _TorchBackend:
     """fit's steps for a torch model: tensors in the model's dtype, autograd, torch.optim."""
 
     @staticmethod
     def check_optimizer(model, optimizer) -> None:
         """Raise unless `optimizer` is a torch.optim optimizer of `model`'s parameters."""
-        if not isinstance(optimizer, torch.optim.Optimizer):
+        if not isinstance(optimizer, _torch().optim.Optimizer):
             raise TypeError(
                 "optimizer must be a torch.optim optimizer for a torch model, "
                 f"got {describe(optimizer)}"
@@ -308,44 +383,81 @@ class _TorchBackend:
                 f"got {describe(loss_fn)}"
             )
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.torch = _torch()
         float_params = [p for p in model.parameters() if p.is_floating_point()]
-        self.dtype = float_params[0].dtype if float_params else torch.get_default_dtype()
+        self.dtype = float_params[0].dtype if float_params else self.torch.get_default_dtype()
+
+    def check_batch_size(self, n_samples: int, batch_size: int, drop_last: bool) -> None:
+        """BatchNorm1d cannot normalize a single sample in training mode: say so before
+        training, instead of torch's error in the middle of it."""
+        if not any(isinstance(m, self.torch.nn.BatchNorm1d) for m in self.model.modules()):
+            return
+        if batch_size == 1:
+            raise ValueError(
+                "batch_size must be at least 2 for a model with BatchNorm1d, which cannot "
+                "normalize a single sample in training mode, got 1"
+            )
+        if n_samples % batch_size == 1 and not drop_last:
+            raise ValueError(
+                f"the last mini-batch of every epoch would hold 1 sample ({n_samples} samples, "
+                f"batch_size {batch_size}), which BatchNorm1d cannot normalize in training "
+                "mode: pass drop_last=True to leave it out, or change batch_size"
+            )
+
+    def learning_rates(self) -> list[float]:
+        return [float(group["lr"]) for group in self.optimizer.param_groups]
 
     def _tensors(self, X, y, labels: bool):
-        X_t = torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype)
-        y_t = torch.from_numpy(np.ascontiguousarray(y)).to(torch.long if labels else self.dtype)
-        return X_t, y_t
+        X_t = self.torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype)
+        y_t = self.torch.from_numpy(np.ascontiguousarray(y))
+        return X_t, y_t.to(self.torch.long if labels else self.dtype)
 
-    def train_step(self, X, y, kind, y_name) -> None:
+    def _loss(self, output, y_t, y, kind, y_name):
+        """The loss tensor of `output`, or None if the output holds inf or NaN."""
+        _check_output(output.shape, y, kind, y_name)
+        if not bool(self.torch.isfinite(output).all()):
+            return None
+        if kind == "probability":
+            _check_probabilities(output.min().item(), output.max().item(), torch_model=True)
+        return self.loss_fn(output, y_t)
+
+    def train_step(self, X, y, kind, y_name) -> float:
+        """One gradient step on the batch; return its loss. A non-finite loss: no step."""
         X_t, y_t = self._tensors(X, y, kind == "argmax")
         self.optimizer.zero_grad()
-        output = self.model(X_t)
-        _check_output(output.shape, y, kind, y_name)
-        self.loss_fn(output, y_t).backward()
-        self.optimizer.step()
+        loss = self._loss(self.model(X_t), y_t, y, kind, y_name)
+        value = math.nan if loss is None else loss.item()
+        if math.isfinite(value):
+            loss.backward()
+            self.optimizer.step()
+        return value
 
     def evaluate(self, X, y, kind, y_name) -> tuple[float, np.ndarray]:
+        """The loss on (X, y) and the model's output."""
         X_t, y_t = self._tensors(X, y, kind == "argmax")
-        with torch.no_grad():
+        with self.torch.no_grad():
             output = self.model(X_t)
-            _check_output(output.shape, y, kind, y_name)
-            loss = float(self.loss_fn(output, y_t))
-        return loss, output.numpy()
+            loss = self._loss(output, y_t, y, kind, y_name)
+        return (math.nan if loss is None else float(loss)), output.numpy()
 
     def step_scheduler(self, scheduler, metric: float) -> None:
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if isinstance(scheduler, self.torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(metric)
         else:
             scheduler.step()
 
 
 class _NumpyBackend:
-    """fit's steps for a numpy model: forward, loss.backward(), model.backward, optimizer.step."""
+    """fit's steps for a numpy model: forward, loss.backward(), model.backward, optimizer.step.
+
+    Values that overflow float64 while a run diverges become inf or NaN, which the loss
+    reports (as torch's do), instead of numpy's warnings and the model's overflow error.
+    """
 
     @staticmethod
     def check_optimizer(model, optimizer) -> None:
         """Raise unless `optimizer` is a dlhelpers.optim optimizer of `model`'s parameters."""
-        if isinstance(optimizer, torch.optim.Optimizer) or not all(
+        if _is_torch_object(optimizer) or not all(
             callable(getattr(optimizer, name, None)) for name in ("step", "zero_grad")
         ):
             raise TypeError(
@@ -357,7 +469,7 @@ class _NumpyBackend:
 
     def __init__(self, model, optimizer, loss_fn):
         self.check_optimizer(model, optimizer)
-        if isinstance(loss_fn, torch.nn.Module) or not all(
+        if _is_torch_object(loss_fn) or not all(
             callable(getattr(loss_fn, name, None)) for name in ("forward", "backward")
         ):
             raise TypeError(
@@ -366,19 +478,46 @@ class _NumpyBackend:
             )
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
 
-    def train_step(self, X, y, kind, y_name) -> None:
+    def check_batch_size(self, n_samples: int, batch_size: int, drop_last: bool) -> None:
+        """dlhelpers.nn has no batch normalization: every batch size works."""
+
+    def learning_rates(self) -> list[float]:
+        lr = getattr(self.optimizer, "lr", None)
+        return [] if lr is None else [float(lr)]
+
+    def _output_and_loss(self, X, y, kind, y_name) -> tuple[np.ndarray, float]:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow: a non-finite loss
+            # `_forward` is `forward` without its overflow check: fit reports it instead.
+            output = self.model._forward(X)
+            _check_output(output.shape, y, kind, y_name)
+            if not np.isfinite(output).all():
+                return output, math.nan
+            if kind == "probability":
+                _check_probabilities(output.min(), output.max(), torch_model=False)
+            try:
+                return output, float(self.loss_fn.forward(output, y))
+            except ValueError:
+                # For finite outputs and targets of the same shape, MSELoss raises only when
+                # the loss overflows float64: the inf that torch would return.
+                if isinstance(self.loss_fn, losses.MSELoss):
+                    return output, math.inf
+                raise
+
+    def train_step(self, X, y, kind, y_name) -> float:
+        """One gradient step on the batch; return its loss. A non-finite loss: no step."""
         self.optimizer.zero_grad()
-        output = self.model(X)
-        _check_output(output.shape, y, kind, y_name)
-        self.loss_fn.forward(output, y)
-        # dJ/dy_hat, back through every layer; dJ/dX is not needed
-        self.model.backward(self.loss_fn.backward(), input_grad=False)
-        self.optimizer.step()
+        _, loss = self._output_and_loss(X, y, kind, y_name)
+        if math.isfinite(loss):
+            with np.errstate(over="ignore", invalid="ignore"):  # the next loss reports it
+                # dJ/dy_hat, back through every layer; dJ/dX is not needed
+                self.model.backward(self.loss_fn.backward(), input_grad=False)
+                self.optimizer.step()
+        return loss
 
     def evaluate(self, X, y, kind, y_name) -> tuple[float, np.ndarray]:
-        output = self.model(X)
-        _check_output(output.shape, y, kind, y_name)
-        return float(self.loss_fn.forward(output, y)), output
+        """The loss on (X, y) and the model's output."""
+        output, loss = self._output_and_loss(X, y, kind, y_name)
+        return loss, output
 
     def step_scheduler(self, scheduler, metric: float) -> None:
         scheduler.step()
@@ -397,9 +536,9 @@ def _shuffle_seed(rng) -> int:
 
 
 def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size: int = 32,
-        X_val=None, y_val=None, rng=None, progress: bool = True, early_stopping=None,
-        scheduler=None, checkpoint_path=None, history: History | None = None,
-        start_epoch: int = 0) -> History:
+        drop_last: bool = False, X_val=None, y_val=None, rng=None, progress: bool = True,
+        early_stopping=None, scheduler=None, checkpoint_path=None,
+        history: History | None = None, start_epoch: int = 0) -> History:
     """Train `model` by mini-batch gradient descent for `epochs` epochs; return the History.
 
     Each epoch, in `model.train()` mode: for every mini-batch of `batch_size` samples
@@ -410,16 +549,35 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
     `checkpoint_path` if given. At the end, the model gets the best weights back when
     `early_stopping` is given, and its train/eval mode as before the call.
 
+    `drop_last=True` leaves out the last mini-batch of every epoch when it is smaller than
+    `batch_size`, as torch's `DataLoader(drop_last=True)` (the shuffling changes which samples
+    that is). A torch model with `BatchNorm1d` needs it when one sample would be left over:
+    BatchNorm cannot normalize a single sample in training mode, and fit says so up front.
+
+    A diverging run fails loudly, the same way for torch and numpy models: the first loss that
+    is inf or NaN (of a mini-batch, before its step; or of the training or validation set after
+    an epoch, whichever score early stopping watches) raises `DivergenceError`, a
+    FloatingPointError naming the epoch, the mini-batch, the learning rate and the usual
+    cures. Before that, the model gets early stopping's best weights back if it holds some,
+    otherwise the weights of the last epoch whose losses were all finite (those `fit` started
+    with if there is none); the error says which. Nothing of the diverged epoch is recorded or
+    saved: `error.history` holds the finite epochs and the checkpoint keeps the last of them.
+    The optimizer's state (momentum, Adam's moments) is not restored: train on with a new one.
+
     Accuracy is reported for CrossEntropyLoss/NLLLoss (argmax of the scores), BCELoss
     (probability > 0.5) and BCEWithLogitsLoss (logit > 0), torch or dlhelpers; not for
     regression losses. Targets must have the output's shape ((N, 1) for an (N, 1) output) or
-    be integer labels (N,) for the multi-class losses.
+    be integer labels (N,) for the multi-class losses; binary cross-entropy targets lie in
+    [0, 1]. Errors say the fix where it is clear (`y_train.astype(float)` for boolean targets).
 
     To resume: `start_epoch` epochs are already done (`epochs` is the total), `history` is the
     history so far, and `rng` must be the same seed as before (a checkpoint written by `fit`
     stores it as `extra["seed"]`). See the module docstring.
 
     Shape: X_train (N, D), y_train (N,) labels or the output's shape; X_val, y_val likewise.
+
+    Raises TypeError or ValueError for a bad argument (naming it), DivergenceError (a
+    FloatingPointError) when the loss becomes inf or NaN.
 
     >>> import torch
     >>> from dlhelpers.data import make_moons
@@ -430,6 +588,8 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
     >>> h.epochs
     [1, 2, 3]
     """
+    from dlhelpers import checkpoint  # it builds on History and EarlyStopping, defined here
+
     backend = _backend(model)(model, optimizer, loss_fn)
     kind = _prediction_kind(loss_fn)
     X_train, y_train = _check_training_data(X_train, y_train, kind, "train")
@@ -444,6 +604,8 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
     check_number(epochs, "epochs", low=1, integer=True)
     check_number(start_epoch, "start_epoch", low=0, high=epochs, integer=True)
     check_number(batch_size, "batch_size", low=1, integer=True)
+    n_batches = _count_batches(len(X_train), batch_size, drop_last)
+    backend.check_batch_size(len(X_train), batch_size, drop_last)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {describe(progress)}")
     history = _continued_history(history, start_epoch)
@@ -451,22 +613,47 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
         raise TypeError(f"scheduler must have a step() method, got {describe(scheduler)}")
     if checkpoint_path is not None:
-        _check_directory(_checkpoint_path(checkpoint_path))
+        checkpoint._check_directory(checkpoint._checkpoint_path(checkpoint_path))
     seed = _shuffle_seed(rng)
 
+    fallback = _Fallback(model, early_stopping, start_epoch)
     was_training = model.training
     bar = tqdm(range(start_epoch + 1, epochs + 1), total=epochs, initial=start_epoch,
                disable=not progress, desc="training", unit="epoch")
+
+    def diverged(loss: float, epoch: int, batch: int | None, part: str) -> DivergenceError:
+        """Put finite weights back; the error that says so."""
+        restored, restored_epoch = fallback.restore()
+        lr = backend.learning_rates()
+        where = (f"mini-batch {batch} of {n_batches}" if batch is not None else
+                 f"the whole {_PART_NAMES[part]} set measured after the epoch")
+        message = _divergence_message(
+            f"{where}: the loss is {loss}", epoch, lr, history, restored, restored_epoch,
+            early_stopping, checkpoint_path, fallback.saved_epoch)
+        return DivergenceError(message, epoch=epoch, batch=batch, part=part, loss=loss, lr=lr,
+                               history=history, restored=restored,
+                               restored_epoch=restored_epoch)
+
     try:
         for epoch in bar:
             if early_stopping is not None and early_stopping.stopped_epoch:
                 break  # resumed from a checkpoint written when early stopping fired
             model.train()
             epoch_rng = np.random.default_rng([seed, epoch])
-            for X_batch, y_batch in batches(X_train, y_train, batch_size, rng=epoch_rng):
-                backend.train_step(X_batch, y_batch, kind, "y_train")
+            mini_batches = batches(X_train, y_train, batch_size, rng=epoch_rng,
+                                   drop_last=drop_last)
+            for batch, (X_batch, y_batch) in enumerate(mini_batches, start=1):
+                loss = backend.train_step(X_batch, y_batch, kind, "y_train")
+                if not math.isfinite(loss):
+                    raise diverged(loss, epoch, batch, "train")
             model.eval()
-            scores = _measure(backend, kind, epoch, history, X_train, y_train, X_val, y_val)
+            scores = _measure(backend, kind, X_train, y_train, X_val, y_val)
+            for part in _PART_NAMES:
+                loss = scores.get(f"{part}_loss", 0.0)
+                if not math.isfinite(loss):
+                    raise diverged(loss, epoch, None, part)
+            _record(history, epoch, scores)
+            fallback.finite_epoch(epoch)
             bar.set_postfix({name: f"{value:.4f}" for name, value in scores.items()})
             if scheduler is not None:
                 backend.step_scheduler(scheduler, scores.get("val_loss", scores["train_loss"]))
@@ -474,8 +661,10 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
                 scores[early_stopping.monitor], model, epoch
             )
             if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, model, optimizer, epoch=epoch, history=history,
-                                scheduler=scheduler, early_stopping=early_stopping, seed=seed)
+                checkpoint.save_checkpoint(
+                    checkpoint_path, model, optimizer, epoch=epoch, history=history,
+                    scheduler=scheduler, early_stopping=early_stopping, seed=seed)
+                fallback.saved_epoch = epoch
             if stop:
                 break
     finally:
@@ -487,12 +676,37 @@ def fit(model, optimizer, loss_fn, X_train, y_train, *, epochs: int, batch_size:
 
 
 def _check_training_data(X, y, kind, part):
-    X, y = _check_features_and_targets(X, y, f"y_{part}")  # finite numbers, one per row of X
+    """X and y checked and converted for `kind` of loss; errors name y_{part} and the fix."""
+    name = f"y_{part}"
+    X, y = _check_features_and_targets(X, y, name)  # finite numbers, one per row of X
+    if y.dtype == bool:
+        fix = f"{name}.astype(int), labels 0 and 1" if kind == "argmax" else f"{name}.astype(float)"
+        raise TypeError(f"{name} must hold numbers, got dtype bool: convert it with {fix}")
     if kind == "argmax":
-        y = as_label_array(y, f"y_{part}")
-    elif y.dtype == bool:
-        raise TypeError(f"y_{part} must hold numbers, got dtype {y.dtype}")
+        if y.shape == (len(y), 1):
+            raise ValueError(
+                f"{name} must be class labels of shape (N,) for this loss, got shape {y.shape}: "
+                f"use {name}.ravel()"
+            )
+        y = as_label_array(y, name)
+    elif kind is not None and (y.min() < 0 or y.max() > 1):
+        raise ValueError(
+            f"{name} must hold targets in [0, 1] (0 or 1 for two classes) for binary "
+            f"cross-entropy, got values from {y.min():.4g} to {y.max():.4g}"
+        )
     return X, y
+
+
+def _count_batches(n_samples: int, batch_size: int, drop_last) -> int:
+    """Mini-batches per epoch; a ValueError if drop_last would leave none."""
+    if not isinstance(drop_last, bool):
+        raise TypeError(f"drop_last must be True or False, got {describe(drop_last)}")
+    if drop_last and n_samples < batch_size:
+        raise ValueError(
+            f"drop_last=True would leave no mini-batch: batch_size ({batch_size}) is larger "
+            f"than the {n_samples} training samples; lower batch_size"
+        )
+    return n_samples // batch_size if drop_last else -(-n_samples // batch_size)
 
 
 def _continued_history(history, start_epoch: int) -> History:
@@ -530,368 +744,92 @@ def _check_early_stopping(early_stopping, start_epoch: int, *, has_val: bool, ki
         )
 
 
-def _measure(backend, kind, epoch, history, X_train, y_train, X_val, y_val) -> dict:
-    """Evaluate on the training (and validation) set, append to history, return the scores."""
+def _measure(backend, kind, X_train, y_train, X_val, y_val) -> dict:
+    """Loss (and accuracy) on the training set and on the validation set if given."""
     scores = {}
     parts = [("train", X_train, y_train)] + ([("val", X_val, y_val)] if X_val is not None else [])
     for part, X, y in parts:
         loss, output = backend.evaluate(X, y, kind, f"y_{part}")
         scores[f"{part}_loss"] = loss
-        if kind is not None:
+        if kind is not None and math.isfinite(loss):
             scores[f"{part}_acc"] = _accuracy(output, y, kind)
-    history.epochs.append(epoch)
-    for name, value in scores.items():
-        getattr(history, name).append(value)
     return scores
 
 
+def _record(history: History, epoch: int, scores: dict) -> None:
+    history.epochs.append(epoch)
+    for name, value in scores.items():
+        getattr(history, name).append(value)
+
+
 # ---------------------------------------------------------------------------------------------
-# Checkpoints
+# A diverged run: finite weights back, and an error that says what happened
 # ---------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path, model, optimizer=None, epoch: int = 0, history: History | None = None,
-                    *, scheduler=None, early_stopping: EarlyStopping | None = None,
-                    **extra) -> Path:
-    """Save everything needed to resume training to `path`, atomically; return the path.
-
-    The checkpoint holds the model's weights, the optimizer's state (Adam's moments, ...), the
-    scheduler's and early stopping's state if given, the epoch, the history, the random state
-    of the model's randomness (numpy Dropout generators, or torch's global generator) and any
-    `extra` keyword values (numbers, strings, lists, dicts, arrays/tensors), under a format
-    version. Torch models are saved with `torch.save`, numpy models with `np.savez` (no pickle).
-    The optimizer must be one of the model's kind (torch.optim for a torch model,
-    dlhelpers.optim for a numpy model) and update its parameters, else TypeError/ValueError.
-
-    The file is written to a temporary file in the same directory, flushed and fsync'ed, then
-    renamed over `path` (`os.replace`, atomic): a crash leaves the old or the new checkpoint,
-    never a broken one. It gets the mode of any new file (0o666 minus the umask). Temporary
-    files left by a crashed earlier save are removed.
-
-    >>> import tempfile, os
-    >>> net = nn.Sequential(nn.Dense(2, 1, rng=0))
-    >>> path = save_checkpoint(os.path.join(tempfile.mkdtemp(), "ckpt.npz"), net, epoch=3)
-    >>> load_checkpoint(path, net)["epoch"]
-    3
+class _Fallback:
+    """What fit falls back on when a run diverges: early stopping's best weights if it holds
+    some, else a copy of the weights of the last finite epoch; and the last checkpoint's epoch.
     """
-    path = _checkpoint_path(path)
-    torch_model = _is_torch(model)
-    if optimizer is not None:
-        _backend(model).check_optimizer(model, optimizer)
-    check_number(epoch, "epoch", low=0, integer=True)
-    if history is not None and not isinstance(history, History):
-        raise TypeError(f"history must be a History or None, got {describe(history)}")
-    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-        raise TypeError(f"early_stopping must be an EarlyStopping, got {describe(early_stopping)}")
-    _check_directory(path)
-    content = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "backend": "torch" if torch_model else "numpy",
-        "epoch": int(epoch),
-        "history": None if history is None else history.to_dict(),
-        "model": model.state_dict(),
-        "optimizer": None if optimizer is None else optimizer.state_dict(),
-        "scheduler": None if scheduler is None else scheduler.state_dict(),
-        "early_stopping": None if early_stopping is None else early_stopping.state_dict(),
-        "rng": _rng_state(model),
-        "extra": _plain(extra, "extra", torch_model),
-    }
-    if torch_model:
-        _atomic_write(path, lambda file: torch.save(content, file))
+
+    def __init__(self, model, early_stopping, start_epoch: int):
+        self.model, self.early_stopping = model, early_stopping
+        self.epoch, self.state = start_epoch, copy.deepcopy(model.state_dict())
+        self.saved_epoch: int | None = None  # the epoch of the last checkpoint fit wrote
+
+    def finite_epoch(self, epoch: int) -> None:
+        """Keep the weights of `epoch`, whose losses were finite (unless early stopping
+        keeps its best ones: then they are never needed)."""
+        if self.early_stopping is None:
+            self.epoch, self.state = epoch, copy.deepcopy(self.model.state_dict())
+
+    def restore(self) -> tuple[str, int]:
+        """Load the finite weights back into the model; return ("best" or "last", epoch)."""
+        stopper = self.early_stopping
+        if stopper is not None and stopper.best_state is not None:
+            stopper.restore_best(self.model)
+            return "best", stopper.best_epoch
+        self.model.load_state_dict(copy.deepcopy(self.state))
+        return "last", self.epoch
+
+
+def _divergence_message(what: str, epoch: int, lr: list[float], history: History,
+                        restored: str, restored_epoch: int, early_stopping,
+                        checkpoint_path, saved_epoch: int | None) -> str:
+    rate = ", ".join(f"{value:g}" for value in lr) or "unknown"
+    parts = [f"Training diverged in epoch {epoch}, {what} (learning rate {rate})."]
+    if restored == "best":
+        parts.append(
+            f"The model has early stopping's best weights back, those of epoch "
+            f"{restored_epoch} ({early_stopping.monitor} {early_stopping.best_score:.4g})."
+        )
+    elif restored_epoch:
+        parts.append(f"The model has its weights of epoch {restored_epoch} back, the last "
+                     "epoch whose losses were finite.")
     else:
-        arrays = {}
-        meta = json.dumps(_encode(content, "", arrays)).encode()
-        arrays["meta"] = np.frombuffer(meta, dtype=np.uint8)
-        _atomic_write(path, lambda file: np.savez(file, **arrays))
-    return path
-
-
-def load_checkpoint(path, model, optimizer=None, *, scheduler=None,
-                    early_stopping: EarlyStopping | None = None,
-                    restore_rng: bool = True) -> dict:
-    """Load a checkpoint of `save_checkpoint` into `model` (and optimizer, scheduler, ...).
-
-    Returns {"epoch": int, "history": History or None, "extra": dict}. With
-    `restore_rng=True` the model's random state is restored too (numpy Dropout generators, or
-    torch's global generator), so training continues exactly as it would have.
-
-    Torch checkpoints are read with `torch.load(weights_only=True)` and numpy ones with
-    `np.load(allow_pickle=False)`: a file that would run code when loaded is refused. Either
-    everything loads or nothing changes.
-
-    Raises FileNotFoundError for a missing file, TypeError for an optimizer of the other kind
-    of model (as `save_checkpoint`), and ValueError, saying what is wrong, for a truncated,
-    corrupt or foreign file or a checkpoint of a different model.
-    """
-    path = _checkpoint_path(path)
-    torch_model = _is_torch(model)
-    if optimizer is not None:
-        _backend(model).check_optimizer(model, optimizer)
-    if not isinstance(restore_rng, bool):
-        raise TypeError(f"restore_rng must be True or False, got {describe(restore_rng)}")
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at {path}")
-    content = _read_torch(path) if torch_model else _read_numpy(path)
-    _check_content(content, path, "torch" if torch_model else "numpy")
-    parts = [(model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler"),
-             (early_stopping, "early_stopping")]
-    parts = [(target, name) for target, name in parts if target is not None]
-    for _, name in parts:
-        if content[name] is None:
-            raise ValueError(f"checkpoint {path} has no {name} state to load")
-    try:
-        history = None if content["history"] is None else History.from_dict(content["history"])
-    except ValueError as error:
-        raise ValueError(f"checkpoint {path} has a broken history: {error}") from error
-    # Load all or nothing: keep the current states, the random state too (the generators are
-    # set one by one), to put back if any part does not fit.
-    backups = [(target, copy.deepcopy(target.state_dict())) for target, _ in parts]
-    rng_backup = _rng_state(model)
-    try:
-        for target, name in parts:
-            target.load_state_dict(copy.deepcopy(content[name]))
-        if restore_rng:
-            _restore_rng(model, content["rng"])
-    except BaseException as error:
-        for target, state in backups:
-            target.load_state_dict(state)
-        _restore_rng(model, rng_backup)
-        if isinstance(error, (ValueError, TypeError, KeyError, RuntimeError, IndexError,
-                              OverflowError)):
-            raise ValueError(f"checkpoint {path} does not fit: {error}") from error
-        raise
-    return {"epoch": content["epoch"], "history": history, "extra": content["extra"]}
-
-
-def _checkpoint_path(path) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or a pathlib.Path, got {describe(path)}")
-    return Path(path)
-
-
-def _check_directory(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"the directory of checkpoint path {path} does not exist")
-
-
-def _plain(value, name: str, torch_model: bool):
-    """`value` if a checkpoint can store it safely (no pickled objects), else TypeError."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, (str, int)):
-                raise TypeError(f"{name} keys must be strings or integers, got {key!r}")
-            _plain(item, f"{name}[{key!r}]", torch_model)
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _plain(item, f"{name}[{i}]", torch_model)
-    elif not isinstance(value, (str, int, float, bool, type(None))):
-        array_type = torch.Tensor if torch_model else np.ndarray
-        if not isinstance(value, array_type):
-            raise TypeError(
-                f"{name} must be a number, string, list, dict or {array_type.__name__} "
-                f"to be stored in a checkpoint, got {describe(value)}"
-            )
-    return value
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write with `write(file)` to a temporary file beside `path`, fsync, rename onto `path`.
-
-    The file gets the mode a plain `open(path, "w")` would give it (0o666 minus the umask).
-    """
-    file = tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        parts.append("The model has the weights it started with back: no epoch ended with "
+                     "finite losses.")
+    if history.epochs:
+        parts.append(f"error.history holds the finite epochs, up to epoch {history.epochs[-1]}.")
+    if checkpoint_path is not None:
+        parts.append(f"The checkpoint {checkpoint_path} still holds epoch {saved_epoch}."
+                     if saved_epoch is not None else
+                     f"No checkpoint was written to {checkpoint_path} in this run.")
+    smaller = f"(e.g. {max(lr) / 10:g}) " if lr else ""
+    parts.append(
+        f"Usual cures: a smaller learning rate {smaller}with a new optimizer (this one's "
+        "momentum or moments may hold inf or NaN); inputs standardized "
+        "(dlhelpers.data.standardize) and regression targets scaled to about 1; a schedule "
+        "that lowers the learning rate."
     )
-    try:
-        # NamedTemporaryFile creates mode 0600; give the checkpoint the mode of any new file.
-        os.chmod(file.name, 0o666 & ~_umask())
-        with file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the rename makes them visible
-        os.replace(file.name, path)  # atomic: readers see the old file or the new one
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(file.name)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    _remove_stale_temporaries(path)
+    return " ".join(parts)
 
 
-def _umask() -> int:
-    """The process umask. Reading it means setting it: os.umask returns the old value."""
-    umask = os.umask(0o077)  # for that moment the strictest mask, should a thread create a file
-    os.umask(umask)
-    return umask
+def __getattr__(name: str):
+    """The checkpoint format's public names, from `dlhelpers.checkpoint`, which builds on
+    History and EarlyStopping above and is therefore imported on first use."""
+    if name in _CHECKPOINT_NAMES:
+        from dlhelpers import checkpoint
 
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete temporary files of earlier saves to `path` that a crash left behind."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]+\.tmp")
-    for leftover in path.parent.iterdir():
-        if pattern.fullmatch(leftover.name):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-
-
-def _describe_archive(path: Path) -> str:
-    """What kind of file `path` is: 'torch', 'numpy', or raise ValueError for anything else."""
-    if not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"{path} is not a dlhelpers checkpoint: it is not a complete zip archive "
-            "(the file is truncated or corrupted, or was not written by save_checkpoint)"
-        )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            damaged = archive.testzip()  # reads every entry and checks its CRC-32 checksum
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as error:
-        raise ValueError(f"{path} is a corrupted zip archive: {error}") from error
-    if damaged is not None:
-        raise ValueError(f"{path} is corrupted: entry {damaged!r} fails its checksum")
-    if "meta.npy" in names:
-        return "numpy"
-    if any(name.endswith("/data.pkl") for name in names):
-        return "torch"
-    raise ValueError(f"{path} is a zip archive but not a dlhelpers checkpoint")
-
-
-def _wrong_backend(path: Path, found: str, wanted: str) -> ValueError:
-    kinds = {"torch": "a torch model", "numpy": "a numpy (dlhelpers.nn) model"}
-    return ValueError(
-        f"{path} is a checkpoint of {kinds[found]}, but the model to load into is {kinds[wanted]}"
-    )
-
-
-def _read_torch(path: Path):
-    found = _describe_archive(path)
-    if found != "torch":
-        raise _wrong_backend(path, found, "torch")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{path} was refused: it holds objects that only arbitrary code could rebuild, "
-            f"and checkpoints are loaded with weights_only=True ({error})"
-        ) from error
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} could not be read, it is corrupted: {error}") from error
-
-
-def _read_numpy(path: Path):
-    found = _describe_archive(path)
-    if found != "numpy":
-        raise _wrong_backend(path, found, "numpy")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
-        return _decode(meta, arrays)
-    except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile,
-            UnicodeDecodeError) as error:
-        raise ValueError(f"{path} could not be read, it is corrupted: {error}") from error
-
-
-def _check_content(content, path: Path, backend: str) -> None:
-    if not isinstance(content, dict) or content.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a dlhelpers checkpoint (no {CHECKPOINT_FORMAT!r} tag)")
-    if content.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{path} has checkpoint format version {content.get('version')!r}; this version "
-            f"of dlhelpers reads version {CHECKPOINT_VERSION}"
-        )
-    keys = {"format", "version", "backend", "epoch", "history", "model", "optimizer",
-            "scheduler", "early_stopping", "rng", "extra"}
-    if set(content) != keys:
-        raise ValueError(f"{path} is a damaged checkpoint: keys {sorted(content)}")
-    if content["backend"] != backend:
-        raise _wrong_backend(path, content["backend"], backend)
-    epoch = content["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"{path} is a damaged checkpoint: epoch {epoch!r}")
-
-
-# Random state of the model: numpy generators inside modules, or torch's global generator.
-
-
-def _generators(module, prefix: str = "") -> dict[str, np.random.Generator]:
-    """Every numpy Generator held by `module` or its sub-modules, by attribute path."""
-    found = {}
-    for name, value in vars(module).items():
-        items = value if isinstance(value, (list, tuple)) else [value]
-        for i, item in enumerate(items):
-            where = f"{prefix}{name}" + (f".{i}" if items is value else "")
-            if isinstance(item, np.random.Generator):
-                found[where] = item
-            elif isinstance(item, nn.Module):
-                found.update(_generators(item, where + "."))
-    return found
-
-
-def _rng_state(model):
-    """torch's global generator state (torch model), or the states of the model's generators."""
-    if isinstance(model, torch.nn.Module):
-        return torch.get_rng_state()
-    return {where: gen.bit_generator.state for where, gen in _generators(model).items()}
-
-
-def _restore_rng(model, saved) -> None:
-    if isinstance(model, torch.nn.Module):
-        if not isinstance(saved, torch.Tensor) or saved.dtype != torch.uint8:
-            raise ValueError(f"the saved torch random state is damaged: {describe(saved)}")
-        torch.set_rng_state(saved)
-        return
-    generators = _generators(model)
-    if not isinstance(saved, dict) or set(saved) != set(generators):
-        found = sorted(saved) if isinstance(saved, dict) else describe(saved)
-        raise ValueError(
-            f"the checkpoint has random generators at {found}, the model at {sorted(generators)}"
-        )
-    for where, generator in generators.items():
-        generator.bit_generator.state = saved[where]
-
-
-# Numpy checkpoints: arrays go into the .npz under their path, everything else into JSON.
-
-
-def _encode(value, key: str, arrays: dict):
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            raise TypeError(f"cannot store an object array at {key!r} without pickle")
-        if key in arrays:
-            raise ValueError(f"two arrays would be stored under the same name {key!r}")
-        arrays[key] = value
-        return {"__array__": key}
-    if isinstance(value, dict):
-        return {"__dict__": [[k, _encode(v, f"{key}/{k}".lstrip("/"), arrays)]
-                             for k, v in value.items()]}
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, f"{key}/{i}", arrays) for i, v in enumerate(value)]}
-    if isinstance(value, list):
-        return [_encode(v, f"{key}/{i}", arrays) for i, v in enumerate(value)]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (str, int, float, bool, type(None))):
-        return value
-    raise TypeError(f"cannot store {describe(value)} at {key!r} in a numpy checkpoint")
-
-
-def _decode(value, arrays: dict):
-    if isinstance(value, list):
-        return [_decode(v, arrays) for v in value]
-    if isinstance(value, dict):
-        (tag, inner), = value.items()  # every encoded dict has exactly one tag
-        if tag == "__array__":
-            return arrays[inner]
-        if tag == "__tuple__":
-            return tuple(_decode(v, arrays) for v in inner)
-        if tag == "__dict__":
-            return {k: _decode(v, arrays) for k, v in inner}
-        raise ValueError(f"unknown tag {tag!r} in the checkpoint's metadata")
-    return value
+        return getattr(checkpoint, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -475,6 +475,28 @@ def test_batches_cover_every_sample_exactly_once(n, batch_size):
         np.testing.assert_array_equal(Xb, X[yb])  # rows stay paired with their targets
 
 
+@pytest.mark.parametrize("n, batch_size", [(10, 3), (10, 5), (10, 64), (1, 1), (7, 2)])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_batches_drop_last_as_torchs_data_loader(n, batch_size, shuffle):
+    # Oracle: torch's DataLoader(drop_last=True), reading the samples in the same order.
+    X, y = np.arange(2.0 * n).reshape(n, 2), np.arange(n)
+    order = np.random.default_rng(0).permutation(n) if shuffle else np.arange(n)
+    ours = list(batches(X, y, batch_size, shuffle=shuffle, rng=0, drop_last=True))
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size,
+                                         sampler=order.tolist(), drop_last=True)
+    theirs = list(loader)
+    assert len(ours) == len(theirs) == n // batch_size  # none at all for n < batch_size
+    for (X_batch, y_batch), (X_torch, y_torch) in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(X_batch, X_torch.numpy())
+        np.testing.assert_array_equal(y_batch, y_torch.numpy())
+    # Without drop_last the same batches, plus the short one.
+    kept = list(batches(X, y, batch_size, shuffle=shuffle, rng=0))
+    assert len(kept) == len(ours) + (n % batch_size > 0)
+    for (_, y_batch), (_, y_kept) in zip(ours, kept, strict=False):  # kept: one more
+        np.testing.assert_array_equal(y_batch, y_kept)
+
+
 def test_batches_shuffle_with_rng_and_keep_order_without():
     X, y = np.arange(40.0).reshape(20, 2), np.arange(20)
     order = lambda **kw: np.concatenate([yb for _, yb in batches(X, y, 6, **kw)])  # noqa: E731
@@ -503,6 +525,7 @@ def test_batches_keep_target_shape_and_dtype_and_return_copies():
         ({"batch_size": 2.0}, TypeError, "batch_size"),
         ({"batch_size": True}, TypeError, "batch_size"),
         ({"shuffle": 1}, TypeError, "shuffle"),
+        ({"drop_last": 1}, TypeError, "drop_last"),
         ({"rng": 1.5}, TypeError, "rng"),
     ],
 )

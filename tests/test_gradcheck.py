@@ -166,3 +166,59 @@ def test_as_rng_rejects_a_negative_seed_naming_rng(seed):
     with pytest.raises(ValueError, match=r"rng must be a non-negative integer seed, got -\d+"):
         as_rng(seed)
     assert as_rng(np.int64(5)).integers(1000) == as_rng(5).integers(1000)  # numpy ints work
+
+
+# ---- the in-place idiom: f ignores its argument and reads the array itself ------------------
+
+
+def test_in_place_idiom_gives_the_layers_gradient():
+    from dlhelpers import nn
+
+    rng = np.random.default_rng(3)
+    layer, X = nn.Dense(3, 2, rng=0), rng.normal(size=(4, 3))
+    weights_before = layer.weight.value.copy()
+
+    def loss_of_model():  # reads layer.weight.value, not an argument
+        return float(np.sum(layer(X) ** 2))
+
+    numeric = numerical_gradient(lambda W: loss_of_model(), layer.weight.value)
+    layer.zero_grad()
+    out = layer(X)
+    layer.backward(2 * out)  # d(sum out^2)/d out
+    assert relative_error(numeric, layer.weight.grad) < 1e-7
+    np.testing.assert_array_equal(layer.weight.value, weights_before)  # restored, bit for bit
+
+
+def test_in_place_on_a_non_contiguous_view_nudges_the_parent():
+    parent = np.arange(12, dtype=np.float64).reshape(3, 4)
+    view = parent[:, ::2]  # (3, 2), not contiguous
+
+    grad = numerical_gradient(lambda v: float(np.sum(parent**2)), view)
+    np.testing.assert_allclose(grad, 2 * view, rtol=1e-8)
+    np.testing.assert_array_equal(parent, np.arange(12.0).reshape(3, 4))
+
+
+def test_x_is_restored_when_f_raises():
+    x = np.array([1.0, 2.0])
+    calls = []
+
+    def f(v):
+        calls.append(v.copy())
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return float(v.sum())
+
+    with pytest.raises(RuntimeError, match="boom"):
+        numerical_gradient(f, x)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_other_inputs_are_copied_and_f_gets_the_copy():
+    ints = np.array([1, 2, 3])
+    grad = numerical_gradient(lambda v: float(np.sum(v**2)), ints)
+    np.testing.assert_allclose(grad, [2.0, 4.0, 6.0], rtol=1e-8)
+    assert ints.dtype == np.int64 and ints.tolist() == [1, 2, 3]
+    read_only = np.array([1.0, -1.0])
+    read_only.flags.writeable = False
+    np.testing.assert_allclose(numerical_gradient(lambda v: float(np.sum(v**3)), read_only),
+                               [3.0, 3.0], rtol=1e-8)
