@@ -487,6 +487,23 @@ def test_only_changed_submissions_are_graded_again(graded, tmp_path):
     assert _rows(root) == graded["rows"]
 
 
+def test_a_manual_grade_given_in_formgrader_reaches_the_csv_and_the_feedback(graded):
+    """A written answer graded by hand (formgrader writes it in nbgrader's gradebook): the next
+    run grades nothing again, re-writes that feedback only, and the score is in the CSV."""
+    from nbgrader.api import Gradebook
+
+    root = graded["root"]
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        gradebook.find_grade("a1_written_answer", A1, A1, "complete").manual_score = 7
+        gradebook.db.commit()
+    assert "0 graded now" in _grade(root)
+    row = _rows(root)[("complete", A1)]
+    assert (row["a1_written_answer"], row["score"], row["pending"]) == ("7", "97", "")
+    complete = next(c for c in CASES if (c.student, c.assignment) == ("complete", A1))
+    text = _visible_text(_feedback(root, complete))
+    assert "a1_written_answer: 7 / 10" in text and "97 / 100 points" in text
+
+
 def test_import_dlhelpers_and_checks_does_not_import_torch():
     code = ("import sys; import dlhelpers; from dlhelpers import checks, nn, set_seed; "
             "set_seed(0); assert 'torch' not in sys.modules, 'torch imported'; "
