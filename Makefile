@@ -150,13 +150,14 @@ bench: $(STAMP)
 
 # Graded assignments (nbgrader; see assignments/README_SECTION.md). `assignments` writes the
 # student versions, assignments/release/ (committed), from assignments/source/; `grade`
-# autogrades assignments/submitted/<student>/<assignment>/ into assignments/grades.csv and
-# assignments/feedback/.
+# autogrades assignments/submitted/<student>/<assignment>/ into assignments/grades.csv,
+# assignments/grades/ and assignments/feedback/, in parallel; e.g. GRADE_ARGS="--jobs 4 --force".
+GRADE_ARGS ?=
 assignments: $(STAMP)
 	$(BIN)/python assignments/course.py release
 
 grade: $(STAMP)
-	$(BIN)/python assignments/course.py grade
+	$(BIN)/python assignments/course.py grade $(GRADE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build

@@ -1,48 +1,46 @@
 """The course's grading workflow on top of nbgrader: `make assignments` and `make grade`.
 
     python assignments/course.py release   # source/ -> release/ (student versions, committed)
-    python assignments/course.py grade     # submitted/ -> grades.csv, feedback/, autograded/
+    python assignments/course.py grade     # submitted/ -> grades, feedback/, autograded/
 
-`--root DIR` works on another copy of the course directory (the tests grade in a temporary
-copy). Each step is one plain nbgrader command, printed as it runs, so an instructor can run
-it by hand too; assignments/nbgrader_config.py holds the settings. See README_SECTION.md.
+`grade` reads nbgrader's layout, submitted/<student>/<assignment>/<notebook>.ipynb (what
+`nbgrader collect` writes), and grades in parallel (`--jobs`, default: one per core): each
+worker process sets up nbgrader's autograde preprocessors once (nbgrader_config.py) and grades
+submission after submission. A submission graded before is graded again only when it, the
+assignment's source, the settings or the grader changed (`--force`: all of them).
 
-`grade` also reads every submission (without running it) and reports, per submission, code
-an instructor should look at: test cells edited or deleted (nbgrader restores them before
-grading, so this changes no score), the course's reference functions imported instead of
-written, re-bound library functions (`np.allclose = ...`, `checks.check_sigmoid = ...`), and
-tools that reach into the grading kernel (`get_ipython`, `sys.modules`, `builtins`, ...).
-These flags change no score: they say where to look.
+It writes the automatic scores into nbgrader's gradebook (`CourseDirectory.db_url`; SQLite
+`gradebook.db` by default), where formgrader shows them and keeps the manual scores of written
+answers; grades.csv (totals per student and assignment) and grades/<assignment>.csv (per part);
+feedback/<student>/<assignment>/<notebook>.html and autograded/ (nbgrader's layout).
+
+Every submission gets a row; a problem with one (unreadable, renamed, cells repeated, kernel
+died, time limit) is named in its status and never stops the others. The `flags` column lists
+what an instructor should look at (grading/scan.py). `--root DIR` works on another copy of the
+course directory (the tests grade in a temporary copy). See README_SECTION.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import builtins
-import csv
+import json
+import multiprocessing
 import os
-import re
 import subprocess
 import sys
-import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import nbformat
-
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # the `grading` package beside this file
 
-# Names whose use in a submission is worth a look (see the module docstring).
-SUSPICIOUS_CALLS = {"__import__", "compile", "delattr", "eval", "exec", "exit", "get_ipython",
-                    "getattr", "globals", "quit", "setattr", "vars"}
-SUSPICIOUS_MODULES = {"IPython", "atexit", "builtins", "ctypes", "gc", "importlib", "inspect",
-                      "ipykernel", "multiprocessing", "signal", "subprocess", "threading"}
-SUSPICIOUS_ATTRIBUTES = {"_exit", "_getframe", "__builtins__", "__class__", "__code__",
-                         "__dict__", "__globals__", "__subclasses__", "displayhook", "excepthook",
-                         "exit", "kill", "modules", "setprofile", "settrace", "system"}
-HARMLESS_MAGICS = {"matplotlib", "time", "timeit"}
-BUILTIN_NAMES = {name for name in dir(builtins) if not name.startswith("_")}
+from grading import records, submissions, worker  # noqa: E402
+from grading.feedback import write_atomically  # noqa: E402
+
+GRADER_FILES = [*sorted((ROOT / "grading").rglob("*.py")),
+                *sorted((ROOT / "grading" / "templates").rglob("*.j2"))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,9 +56,7 @@ def nbgrader(root: Path, *args: str) -> int:
     command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={root}"]
     print("$ nbgrader " + " ".join(args), flush=True)
     start = time.perf_counter()
-    # nbgrader starts the `alembic` program (gradebook set-up): it lives next to this Python.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=root, env=_environment(), capture_output=True, text=True)
     # nbgrader's full log is long (it warns about every test cell with hidden tests, as those
     # differ from the released cell); show its errors. Run the command by hand for the rest.
     for line in result.stderr.splitlines():
@@ -68,6 +64,12 @@ def nbgrader(root: Path, *args: str) -> int:
             print("  " + line[:300])
     print(f"  ({time.perf_counter() - start:.1f} s)", flush=True)
     return result.returncode
+
+
+def _environment() -> dict[str, str]:
+    """This process's environment, with this Python's folder first on PATH: nbgrader starts
+    the `alembic` program (gradebook set-up), which lives there."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
 def assignment_ids(root: Path) -> list[str]:
@@ -87,236 +89,183 @@ def release(root: Path = ROOT) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def grade(root: Path = ROOT, timeout: int | None = None) -> list[dict]:
-    """Autograde every submission, write feedback and grades.csv; return the CSV's rows.
+def load_config(root: Path, timeout: int | None = None):
+    """nbgrader's configuration of the course (root/nbgrader_config.py) and its gradebook URL."""
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
 
-    Submissions are read from submitted/<student>/<assignment>/<notebook>.ipynb. The gradebook
-    (gradebook.db) keeps manual grades (written answers, given in nbgrader's formgrader)
-    across runs; every run re-grades every submission from scratch.
-    """
-    ids = assignment_ids(root)
-    submissions = sorted((s.parent.name, s.name) for s in root.glob("submitted/*/*")
-                         if s.name in ids)
-    if not submissions:
-        print(f"no submissions in {root / 'submitted'}/<student>/<assignment>/: nothing to grade")
-        return write_grades(root, [])
-    with tempfile.TemporaryDirectory() as scratch:
-        # Record the assignments (with their hidden tests) in the gradebook; the release it
-        # writes goes to a scratch folder, so the committed release/ stays as it is.
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    if timeout is not None:
+        config.Execute.timeout = timeout
+    return config, CourseDirectory(config=config).db_url
+
+
+def record_assignments(root: Path, gradebook: records.Gradebook, ids: list[str]) -> Path:
+    """Record the assignments (with their hidden tests) in the gradebook, as nbgrader's
+    generate_assignment does, when the source or the settings changed since the last time;
+    return the folder of the student versions it writes (to compare submissions with)."""
+    from nbgrader.api import MissingEntry
+
+    release_dir = root / ".grading" / "release"
+    stamp = root / ".grading" / "generated"
+    key = submissions.fingerprint(gradebook.db_url, (root / "nbgrader_config.py").read_bytes(),
+                                  *(p.read_bytes() for a in ids
+                                    for p in sorted((root / "source" / a).glob("*.ipynb"))))
+    try:
+        for assignment in ids:
+            gradebook.gradebook.find_assignment(assignment)
+        fresh = stamp.is_file() and stamp.read_text() == key and release_dir.is_dir()
+    except MissingEntry:
+        fresh = False
+    if not fresh:
         if nbgrader(root, "generate_assignment", "*", "--force",
-                    f"--CourseDirectory.release_directory={scratch}") != 0:
+                    f"--CourseDirectory.release_directory={release_dir}") != 0:
             raise SystemExit("nbgrader generate_assignment failed: see the messages above")
-        limit = [] if timeout is None else [f"--Execute.timeout={timeout}"]
-        # A submission that cannot be graded (its kernel died) makes the exit status non-zero;
-        # the others are still graded, and grades.csv reports it.
-        nbgrader(root, "autograde", "*", "--force", *limit)
-        nbgrader(root, "generate_feedback", "*", "--force")
-        rows = [grade_row(root, Path(scratch), student, assignment)
-                for student, assignment in submissions]
-    return write_grades(root, rows)
+        write_atomically(stamp, key)
+    return release_dir
 
 
-def grade_cells(notebook_path: Path) -> list[dict]:
-    """The graded cells of a source notebook, in order: grade_id, points, auto or manual."""
-    cells = []
-    for cell in nbformat.read(notebook_path, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            kind = "manual" if meta.get("solution") else "auto"
-            cells.append({"id": meta["grade_id"], "points": float(meta["points"]), "kind": kind})
-    return cells
-
-
-def grade_row(root: Path, release_dir: Path, student: str, assignment: str) -> dict:
-    """One row of grades.csv: the part scores, total, status and flags of one submission."""
-    from nbgrader.api import Gradebook, MissingEntry  # slow to import: only grading needs it
-
-    row = {"student": student, "assignment": assignment}
-    total, maximum, pending, status, flags = 0.0, 0.0, [], [], []
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        for source_nb in sorted((root / "source" / assignment).glob("*.ipynb")):
-            name = source_nb.stem
-            autograded = root / "autograded" / student / assignment / source_nb.name
-            submitted = root / "submitted" / student / assignment / source_nb.name
-            if not submitted.exists():
-                status.append(f"{name}.ipynb not submitted")
-            elif not autograded.exists():
-                status.append(f"{name}.ipynb could not be graded (its kernel died?): see the log")
-            else:
-                status += timeouts(autograded)
-            if submitted.exists():
-                flags += scan(submitted, source_nb, release_dir / assignment / source_nb.name)
-            for part in grade_cells(source_nb):
-                maximum += part["points"]
-                try:
-                    result = gradebook.find_grade(part["id"], name, assignment, student)
-                    manual, auto = result.manual_score, result.auto_score
-                except MissingEntry:
-                    manual, auto = None, None
-                if part["kind"] == "manual" and manual is None and auto is None and (
-                        submitted.exists()):  # a written answer waiting for its grader
-                    row[part["id"]] = ""
-                    pending.append(part["id"])
-                    continue
-                score = manual if manual is not None else (auto or 0.0)
-                row[part["id"]] = _number(score)
-                total += score
-    row.update(score=_number(total), max_score=_number(maximum), pending=" ".join(pending),
-               status="; ".join(status) or "graded", flags="; ".join(dict.fromkeys(flags)))
-    return row
-
-
-def timeouts(autograded: Path) -> list[str]:
-    """Status notes for the cells of an autograded notebook stopped by the time limit."""
-    cells = nbformat.read(autograded, as_version=4).cells
-    hit = [cell.metadata.get("nbgrader", {}).get("grade_id")
-           or "cell " + cell.get("id", str(index)).removeprefix("cell-")
-           for index, cell in enumerate(cells) if cell.cell_type == "code"
-           and any(o.get("ename") == "CellTimeoutError" for o in cell.outputs)]
-    return [f"time limit hit in {', '.join(hit)}"] if hit else []
-
-
-def write_grades(root: Path, rows: list[dict]) -> list[dict]:
-    """Write grades.csv: one row per submission, one column per graded part."""
-    parts = []
-    for assignment in assignment_ids(root):
-        for source_nb in sorted((root / "source" / assignment).glob("*.ipynb")):
-            parts += [part["id"] for part in grade_cells(source_nb)]
-    duplicates = sorted({p for p in parts if parts.count(p) > 1})
-    if duplicates:
-        raise SystemExit(f"grade ids must be unique across assignments, repeated: {duplicates}")
-    columns = ["student", "assignment", *parts, "score", "max_score", "pending", "status",
-               "flags"]
-    with open(root / "grades.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    for row in rows:
-        note = "" if row["status"] == "graded" else f"  [{row['status']}]"
-        print(f"{row['student']:>16} {row['assignment']:<28} {row['score']:>6} / "
-              f"{row['max_score']}{note}")
-        if row["flags"]:
-            print(f"{'':>17}flags: {row['flags']}")
-    print(f"wrote {root / 'grades.csv'}, feedback in {root / 'feedback'}/<student>/<assignment>/")
+def grade(root: Path = ROOT, timeout: int | None = None, jobs: int | None = None,
+          force: bool = False) -> list[dict]:
+    """Grade every submission in root/submitted/; write the grades and feedback; return the
+    rows of grades.csv (each with its parts' scores too)."""
+    start = time.perf_counter()
+    config, db_url = load_config(root, timeout)
+    ids = assignment_ids(root)
+    source_of = {a: sorted((root / "source" / a).glob("*.ipynb"))[0] for a in ids}
+    parts_of = {a: records.grade_cells(source_of[a]) for a in ids}
+    found = submissions.find(root, {a: source_of[a].name for a in ids})
+    if not found:
+        print(f"no submissions in {root / 'submitted'}/<student>/<assignment>/: nothing to grade")
+        records.write_csvs(root, parts_of, [])
+        return []
+    os.environ.update(_environment())  # for the gradebook opened here
+    gradebook = records.Gradebook(db_url)
+    try:
+        release_dir = record_assignments(root, gradebook, ids)
+        rows, graded = _grade_all(root, config, db_url, release_dir, gradebook, found,
+                                  source_of, parts_of, timeout, jobs or os.cpu_count() or 1, force)
+    finally:
+        gradebook.close()
+    records.write_csvs(root, parts_of, rows)
+    _print_summary(root, rows, graded, time.perf_counter() - start)
     return rows
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
+def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, parts_of,
+               timeout, jobs, force) -> tuple[list[dict], int]:
+    """Grade what needs it, in parallel; return the rows and how many were graded now.
 
-
-# ---------------------------------------------------------------------------------------------
-# Reading submissions for the instructor (no code is run)
-# ---------------------------------------------------------------------------------------------
-
-
-def scan(submitted: Path, source_nb: Path, released_nb: Path) -> list[str]:
-    """What an instructor should look at in one submitted notebook (see the module docstring)."""
-    source = nbformat.read(source_nb, as_version=4)
-    released = {c.metadata["nbgrader"]["grade_id"]: c.source
-                for c in nbformat.read(released_nb, as_version=4).cells
-                if c.metadata.get("nbgrader", {}).get("locked")}
-    # The functions the assignment asks for: written in its solution cells.
-    own = {name for cell in source.cells if cell.metadata.get("nbgrader", {}).get("solution")
-           for name in re.findall(r"^def (\w+)", cell.source, flags=re.M)}
-    flags, seen, student_code = [], set(), []
-    for cell in nbformat.read(submitted, as_version=4).cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in released:
-            seen.add(grade_id)
-            if cell.source != released[grade_id]:
-                flags.append(f"edited read-only cell {grade_id} (restored for grading)")
-        elif cell.cell_type == "code":
-            label = grade_id or "cell " + cell.get("id", "?").removeprefix("cell-")
-            student_code.append((label, cell.source))
-    flags += [f"deleted read-only cell {g} (restored for grading)" for g in released
-              if g not in seen]
-    imported = _imported_names(list(released.values()) + [code for _, code in student_code])
-    for where, code in student_code:
-        flags += [f"{where}: {flag}" for flag in _scan_code(code, own, imported)]
-    return flags
-
-
-def _python(code: str) -> tuple[str, list[str]]:
-    """The cell as plain Python (IPython magics and shell lines blanked) and its magics."""
-    lines, magics = [], []
-    for line in code.splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("%", "!")):
-            magics.append(stripped.split()[0])
-            lines.append(line[: len(line) - len(line.lstrip())] + "pass")
+    Each result is saved (gradebook, then the result cache) as soon as it arrives: stopping
+    the run loses none of the grades already computed."""
+    grader = submissions.fingerprint((root / "nbgrader_config.py").read_bytes(), str(timeout),
+                                     *(p.read_bytes() for p in GRADER_FILES))
+    results, tasks, notes = {}, {}, {}  # results: by key, as in the cache
+    for sub in filter(lambda sub: sub.notebook is not None, found):
+        task = {
+            "key": sub.key, "student": sub.student, "assignment": sub.assignment,
+            "name": sub.name, "path": str(sub.path), "source": str(source_of[sub.assignment]),
+            "autograded_dir": str(root / "autograded" / sub.student / sub.assignment),
+            "feedback": str(root / "feedback" / sub.student / sub.assignment
+                            / f"{Path(sub.name).stem}.html"),
+            "parts": parts_of[sub.assignment], "notes": sub.problems,
+            "manual_scores": gradebook.manual_scores(sub.student, sub.assignment,
+                                                     Path(sub.name).stem),
+            "fingerprint": submissions.fingerprint(grader, sub.path.name, sub.path.read_bytes(),
+                                                   source_of[sub.assignment].read_bytes()),
+        }
+        previous = None if force else _cached(root, sub)
+        # A result without scores (the kernel died) is kept too: the submission's own code
+        # does the same next time; --force tries again.
+        if previous and previous["fingerprint"] == task["fingerprint"] and (
+                Path(task["autograded_dir"], sub.name).is_file() or not previous["scores"]):
+            results[sub.key] = previous
+            if previous["manual_scores"] != task["manual_scores"]:  # feedback out of date
+                tasks[sub.key] = ("feedback", {**task, "scores": previous["scores"],
+                                               "notes": sub.problems + previous["problems"]})
         else:
-            lines.append(line)
-    return "\n".join(lines), magics
+            tasks[sub.key] = ("grade", task)
+    by_key = {sub.key: sub for sub in found}
+
+    def record(key: str, result: dict) -> None:
+        sub, (kind, task) = by_key[key], tasks[key]
+        if kind == "feedback":
+            notes[key] = result["problems"]  # "feedback not written", if so
+            result = results[key]
+        elif result["scores"]:
+            try:
+                gradebook.save(sub.student, sub.assignment,
+                               Path(task["autograded_dir"]) / sub.name, sub.timestamp)
+            except Exception as error:  # the grade stays in the CSV files and the cache
+                notes[key] = [f"not saved in the gradebook ({error})"[:200]]
+        results[key] = {**result, "fingerprint": task["fingerprint"],
+                        "manual_scores": task["manual_scores"]}
+        if not result.get("retry"):
+            _save_cache(root, sub, results[key])
+
+    _run(tasks, config, db_url, release_dir, jobs, record)
+    rows = []
+    for sub in found:
+        result = results.get(sub.key, {"scores": {}, "problems": [], "flags": [],
+                                       "manual_scores": {}})
+        parts = records.scored_parts(parts_of[sub.assignment], result["scores"],
+                                     result["manual_scores"])
+        rows.append(records.row(sub.student, sub.assignment, parts,
+                                sub.problems + result["problems"] + notes.get(sub.key, []),
+                                result["flags"]))
+    return rows, sum(kind == "grade" for kind, _ in tasks.values())
 
 
-def _imported_names(codes: list[str]) -> dict[str, str]:
-    """Names bound by imports anywhere in the notebook, mapped to the module they come from."""
-    names = {}
-    for code in codes:
-        try:
-            tree = ast.parse(_python(code)[0])
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update({(a.asname or a.name).split(".")[0]: a.name for a in node.names})
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.update({a.asname or a.name: node.module for a in node.names})
-    return names
+def _run(tasks: dict, config, db_url: str, release_dir: Path, jobs: int, record) -> None:
+    """Run the tasks in `jobs` long-lived worker processes; `record(key, result)` each result
+    as it arrives."""
+    if not tasks:
+        return
+    functions = {"grade": worker.grade, "feedback": worker.write_feedback}
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
+                             mp_context=multiprocessing.get_context("fork"),
+                             initializer=worker.start,
+                             initargs=(config, db_url, release_dir)) as pool:
+        futures = {pool.submit(functions[kind], task): key for key, (kind, task) in tasks.items()}
+        for done, future in enumerate(as_completed(futures), start=1):
+            key = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool:  # a worker died: what it had is lost, not the others'
+                result = {"key": key, "scores": {}, "flags": [], "retry": True, "problems": [
+                    "could not be graded: a grading process died; run the grading again"]}
+            record(key, result)
+            print(f"  {done}/{len(tasks)} {key}", flush=True)
 
 
-def _root_name(node: ast.AST) -> str | None:
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
+def _cache_path(root: Path, sub: submissions.Submission) -> Path:
+    return root / ".grading" / "results" / sub.student / f"{sub.assignment}.json"
 
 
-def _scan_code(code: str, own: set[str], imported: dict[str, str]) -> list[str]:
-    """Flags for one cell of student code."""
-    python, magics = _python(code)
-    flags = [f"runs {m}" for m in magics if m.lstrip("%") not in HARMLESS_MAGICS]
+def _cached(root: Path, sub: submissions.Submission) -> dict | None:
     try:
-        tree = ast.parse(python)
-    except SyntaxError as error:
-        return [*flags, f"does not parse ({error.msg}, line {error.lineno})"]
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [
-                node.module or ""]
-            flags += [f"imports {m}" for m in modules if m.split(".")[0] in SUSPICIOUS_MODULES]
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dlhelpers"):
-                flags += [f"imports {a.name} from {node.module} instead of writing it"
-                          for a in node.names if a.name in own]
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
-                node.func.id in SUSPICIOUS_CALLS):
-            flags.append(f"calls {node.func.id}()")
-        elif isinstance(node, ast.Name) and node.id == "__builtins__":
-            flags.append("uses __builtins__")
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and (
-                node.id in BUILTIN_NAMES):
-            flags.append(f"re-binds the built-in {node.id}")
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in BUILTIN_NAMES:
-            flags.append(f"re-binds the built-in {node.name}")
-        elif isinstance(node, ast.Attribute):
-            root = _root_name(node)
-            module = imported.get(root, "")
-            used = ast.unparse(node)[:60]
-            if node.attr in SUSPICIOUS_ATTRIBUTES and (module or node.attr.startswith("__")):
-                flags.append(f"uses {used}")
-            if module.startswith("dlhelpers") and (node.attr in own or (
-                    node.attr.startswith("_") and not node.attr.startswith("__"))):
-                flags.append(f"uses {used} from dlhelpers instead of writing it")
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [
-                node.target]
-            for target in targets:
-                for part in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [
-                        target]:
-                    if isinstance(part, (ast.Attribute, ast.Name)) and (
-                            _root_name(part) in imported):
-                        flags.append(f"re-binds {ast.unparse(part)} (an imported name)")
-    return flags
+        return json.loads(_cache_path(root, sub).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _save_cache(root: Path, sub: submissions.Submission, result: dict) -> None:
+    write_atomically(_cache_path(root, sub), json.dumps(result))
+
+
+def _print_summary(root: Path, rows: list[dict], graded: int, seconds: float) -> None:
+    for row in rows:
+        pending = f"  ({row['pending']} pending: graded by hand)" if row["pending"] else ""
+        note = "" if row["status"] == "graded" else f"  [{row['status']}]"
+        print(f"{row['student']:>16} {row['assignment']:<28} {row['score']:>6} / "
+              f"{row['max_score']}{pending}{note}")
+        if row["flags"]:
+            print(f"{'':>17}flags: {row['flags']}")
+    print(f"{len(rows)} submissions: {graded} graded now, {len(rows) - graded} unchanged since "
+          f"they were graded or not gradable (--force grades all again); {seconds:.1f} s")
+    print(f"wrote {root / 'grades.csv'}, {root / 'grades'}/<assignment>.csv, feedback in "
+          f"{root / 'feedback'}/<student>/<assignment>/")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -326,15 +275,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="the course directory (default: this file's folder)")
     parser.add_argument("--timeout", type=int, default=None,
                         help="per-cell time limit in seconds (default: nbgrader_config.py's)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="submissions graded at once (default: the number of cores)")
+    parser.add_argument("--force", action="store_true",
+                        help="grade every submission again, changed or not")
     parser.add_argument("--verbose", action="store_true", help="print nbgrader's whole log")
     args = parser.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     global VERBOSE
     VERBOSE = args.verbose
     root = args.root.resolve()
     if args.command == "release":
         release(root)
     else:
-        grade(root, timeout=args.timeout)
+        grade(root, timeout=args.timeout, jobs=args.jobs, force=args.force)
 
 
 if __name__ == "__main__":

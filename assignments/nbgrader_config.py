@@ -44,18 +44,19 @@ class LimitedExecute(Execute):
     would break the whole notebook. Every other cell (student code, tests) gets `timeout`.
     Grading restores read-only cells from the gradebook, so their code is the instructor's.
 
-    Output: at most `max_output_chars` per cell. nbgrader's LimitOutput cuts long outputs by
-    lines, after the cell has run; a single huge line, or a loop printing until the time limit,
-    would still be held in memory and written to the autograded notebook and the feedback. This
-    cuts the output as it arrives. Error outputs are always kept, and a truncated stream keeps
-    its name (nbgrader scores a test cell that wrote to stderr as failed).
+    Output: at most `max_output_chars` of text per cell; figures (images) are kept whole.
+    nbgrader's LimitOutput cuts long outputs by lines, after the cell has run; a single huge
+    line, or a loop printing until the time limit, would still be held in memory and written
+    to the autograded notebook and the feedback. This cuts the output as it arrives. Error
+    outputs are always kept, and a truncated stream keeps its name (nbgrader scores a test cell
+    that wrote to stderr as failed).
     """
 
     setup_timeout = Integer(
         300, help="Time limit of the instructor's read-only, ungraded cells, in seconds."
     ).tag(config=True)
     max_output_chars = Integer(
-        20_000, help="Characters of output kept per cell; the rest is dropped."
+        20_000, help="Characters of text output kept per cell (figures are not counted)."
     ).tag(config=True)
 
     def __init__(self, **kwargs):
@@ -76,16 +77,25 @@ class LimitedExecute(Execute):
         out = super().output(outs, msg, display_id, cell_index)
         if out is None or out.output_type == "error":
             return out
-        size = len(out.get("text", "")) + sum(len(str(v)) for v in out.get("data", {}).values())
+        data = out.get("data", {})
+        # Figures are kept whole (PNG/SVG of a plot): the limit is on text.
+        text = {k: v for k, v in data.items() if not k.startswith("image/")}
+        size = len(out.get("text", "")) + sum(len(str(v)) for v in text.values())
         if size <= self._room:
             self._room -= size
             return out
-        outs.remove(out)
+        note = "\n... output truncated by the grader ...\n"
         kind = out.get("name", out.output_type)
+        if len(text) < len(data):  # a figure with too much text: keep the figure
+            for key in text:
+                del data[key]
+            data["text/plain"] = note
+            self._room = 0
+            return out
+        outs.remove(out)
         if kind in self._cut:  # already cut: drop the rest of this stream
             return None
         self._cut.add(kind)
-        note = "\n... output truncated by the grader ...\n"
         if out.output_type == "stream":
             out.text = out.text[: self._room] + note
         else:

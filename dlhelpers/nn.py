@@ -24,8 +24,9 @@ Layers store weights as (in_features, out_features), the lecture's :math:`X W + 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from dlhelpers.activations import (  # without checks: Module.forward and backward check
     _relu,
@@ -37,6 +38,9 @@ from dlhelpers.activations import (  # without checks: Module.forward and backwa
 )
 from dlhelpers.seeding import as_rng
 from dlhelpers.validation import as_float_array, check_number, check_state_keys, describe
+
+if TYPE_CHECKING:  # torch is imported by to_torch only, when it is used
+    import torch
 
 
 class Parameter:
@@ -397,9 +401,6 @@ class Sequential(Module):
         return f"Sequential({', '.join(map(repr, self.layers))})"
 
 
-_TORCH_ACTIVATIONS = {Sigmoid: torch.nn.Sigmoid, Tanh: torch.nn.Tanh, ReLU: torch.nn.ReLU}
-
-
 def to_torch(module: Module) -> torch.nn.Module:
     """The torch twin of a numpy module (float64, same weights, same train/eval mode).
 
@@ -416,6 +417,8 @@ def to_torch(module: Module) -> torch.nn.Module:
 
 
 def _to_torch(module: Module, converted: dict[int, torch.nn.Module]) -> torch.nn.Module:
+    import torch  # here, not at the top: `import dlhelpers` stays free of torch's 2 s import
+
     if id(module) in converted:
         return converted[id(module)]
     if isinstance(module, Sequential):
@@ -427,8 +430,8 @@ def _to_torch(module: Module, converted: dict[int, torch.nn.Module]) -> torch.nn
             twin.bias.copy_(torch.from_numpy(module.bias.value))
     elif isinstance(module, Dropout):
         twin = torch.nn.Dropout(module.p)
-    elif type(module) in _TORCH_ACTIVATIONS:
-        twin = _TORCH_ACTIVATIONS[type(module)]()
+    elif type(module) in (Sigmoid, Tanh, ReLU):
+        twin = getattr(torch.nn, type(module).__name__)()
     else:
         raise TypeError(
             f"module must be a Sequential, Dense, Sigmoid, Tanh, ReLU or Dropout, "
