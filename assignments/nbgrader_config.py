@@ -12,6 +12,10 @@ from traitlets import Integer
 c = get_config()  # noqa: F821 (nbgrader defines get_config when it reads this file)
 
 c.CourseDirectory.course_id = "intro-deep-learning"
+# nbgrader's exchange, where `make release` puts assignments, students submit, `make collect`
+# collects and `make return-feedback` returns feedback: a folder shared by the instructor and
+# every student. The students' copy of these two settings: student_nbgrader_config.py.
+c.Exchange.root = "/srv/nbgrader/exchange"
 
 # Per-cell time limit of student code and tests while autograding: an infinite loop is
 # interrupted after this many seconds, the cell counts as failed and grading goes on. The
