@@ -18,6 +18,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -74,24 +75,35 @@ def round_trip(tmp_path_factory):
 
     _instructor(course, "exchange.py", "release", ASSIGNMENT, "--due", "2100-01-01 00:00 UTC",
                 "--exchange", exchange)
-    for name, home in homes.items():
-        if STUDENTS[name] == "late":
-            # The due date is now: alice's and bob's submissions are on time, carol's late.
-            now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-            _run([*NBGRADER, "db", "assignment", "add", ASSIGNMENT, f"--duedate={now}",
-                  f"--CourseDirectory.root={course}"], course, _env())
-        _student(home, "fetch_assignment", ASSIGNMENT, exchange=exchange)
+
+    def work(name: str) -> None:
+        home = homes[name]
         notebook = home / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         nbformat.write(answered(nbformat.read(notebook, as_version=4), STUDENTS[name]),
                        notebook)
-        _student(home, "submit", ASSIGNMENT, exchange=exchange)
+
+    # The students work at the same time (as in a class); each nbgrader command takes seconds.
+    on_time = [name for name, kind in STUDENTS.items() if kind != "late"]
+    with ThreadPoolExecutor(len(STUDENTS)) as pool:
+        list(pool.map(lambda name: _student(homes[name], "fetch_assignment", ASSIGNMENT,
+                                            exchange=exchange), STUDENTS))
+        list(pool.map(work, STUDENTS))
+        list(pool.map(lambda name: _student(homes[name], "submit", ASSIGNMENT,
+                                            exchange=exchange), on_time))
+    # The due date is now: the others' submissions are on time, the late student's late.
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    _run([*NBGRADER, "db", "assignment", "add", ASSIGNMENT, f"--duedate={now}",
+          f"--CourseDirectory.root={course}"], course, _env())
+    for name in STUDENTS.keys() - on_time:
+        _student(homes[name], "submit", ASSIGNMENT, exchange=exchange)
 
     collected = _instructor(course, "exchange.py", "collect", ASSIGNMENT, "--exchange", exchange)
     graded = _instructor(course, "course.py", "grade")
     late = _instructor(course, "exchange.py", "late")
     _instructor(course, "exchange.py", "return", ASSIGNMENT, "--exchange", exchange)
-    for home in homes.values():
-        _student(home, "fetch_feedback", ASSIGNMENT, exchange=exchange)
+    with ThreadPoolExecutor(len(STUDENTS)) as pool:
+        list(pool.map(lambda home: _student(home, "fetch_feedback", ASSIGNMENT,
+                                            exchange=exchange), homes.values()))
     return {"course": course, "exchange": exchange, "homes": homes,
             "log": collected + graded + late}
 
@@ -117,7 +129,7 @@ def test_late_flag_from_nbgrader_timestamps(round_trip):
     assert set(rows) == set(STUDENTS)
     late = {name for name, row in rows.items() if float(row["seconds_late"]) > 0}
     assert late == {name for name, kind in STUDENTS.items() if kind == "late"}
-    assert "LATE" in round_trip["log"] and "carol" in round_trip["log"]
+    assert "LATE" in round_trip["log"]
 
 
 def test_each_student_fetches_their_own_feedback(round_trip):
