@@ -108,5 +108,46 @@ assignments: $(STAMP)
 grade: $(STAMP)
 	$(BIN)/python assignments/course.py grade
 
+# A class on JupyterHub, through nbgrader's exchange (README: "Running a class on JupyterHub").
+# make release ASSIGNMENT=a1_perceptron_activations DUE="2026-12-04 17:00 UTC"
+# (students fetch and submit), make collect ASSIGNMENT=..., make grade, make late,
+# make return-feedback ASSIGNMENT=...
+.PHONY: release collect late return-feedback lab-instructor test-classroom
+ASSIGNMENT ?=
+DUE ?=
+
+release: $(STAMP)
+	$(BIN)/python assignments/exchange.py release $(ASSIGNMENT) $(if $(DUE),--due "$(DUE)")
+
+collect: $(STAMP)
+	$(BIN)/python assignments/exchange.py collect $(ASSIGNMENT)
+
+late: $(STAMP)
+	$(BIN)/python assignments/exchange.py late
+
+return-feedback: $(STAMP)
+	$(BIN)/python assignments/exchange.py return $(ASSIGNMENT)
+
+# The instructor's JupyterLab: in the course directory, with nbgrader's formgrader and Create
+# Assignment (`make lab` is the students' JupyterLab, without them).
+lab-instructor: $(STAMP)
+	cd assignments && ../$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS)
+
+# JupyterHub (PyPI) with configurable-http-proxy (npm, installed under build/classroom/) on
+# 127.0.0.1, three students and a grader as Unix users (needs root); and a PostgreSQL gradebook.
+CLASSROOM_STAMP := $(VENV)/.installed-classroom
+CHP := build/classroom/node_modules/.bin/configurable-http-proxy
+
+$(CLASSROOM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,classroom]'
+	touch $(CLASSROOM_STAMP)
+
+$(CHP):
+	command -v npm || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y npm; }
+	npm install --no-audit --no-fund --prefix build/classroom 'configurable-http-proxy@^4.6'
+
+test-classroom: $(CLASSROOM_STAMP) $(CHP)
+	DLCOURSE_CLASSROOM_TESTS=1 $(ONE_THREAD) $(BIN)/python -m pytest -ra tests/classroom
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build
