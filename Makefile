@@ -47,6 +47,9 @@ WORK := work
 # are in the same file browser; it opens on work/. A setuptools notice about editable
 # installs, printed on the first install, is only noise: it is filtered out.
 lab: export PYTHONWARNINGS := ignore:Editable installation:UserWarning
+# The students' JupyterLab: assignments/student-config/ switches nbgrader's authoring tools off
+# (`make lab-instructor` has them) and names the course and its exchange.
+lab: export JUPYTER_CONFIG_PATH := $(CURDIR)/assignments/student-config
 lab: first-run-note $(STAMP) working-copies
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(WORK) \
 		$(ROOT_FLAG) $(LAB_ARGS)
@@ -131,6 +134,7 @@ return-feedback: $(STAMP)
 # The instructor's JupyterLab: in the course directory, with nbgrader's formgrader and Create
 # Assignment (`make lab` is the students' JupyterLab, without them).
 lab-instructor: $(STAMP)
+	@test -d /srv/nbgrader/exchange || echo "no exchange folder: Formgrader's release and collect need one (sudo mkdir -p /srv/nbgrader/exchange && sudo chmod 777 /srv/nbgrader/exchange)"
 	cd assignments && ../$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS)
 
 # JupyterHub (PyPI) with configurable-http-proxy (npm, installed under build/classroom/) on

@@ -9,8 +9,8 @@ tests/classroom/ (`make test-classroom`) runs a hub with this file.
   somewhere every user can read): nbgrader's exchange and course id, and no authoring tools
   (formgrader, Create Assignment, course list are off).
 - Instructors' servers start in the course directory (assignments/ of the instructor's private
-  copy of the course), so formgrader and `make release`/`collect`/`grade`/`return-feedback`
-  find nbgrader_config.py there. Nothing of the course directory is readable by students: keep
+  copy of the course) and read its nbgrader_config.py, so formgrader finds the course, its
+  gradebook and the exchange. Nothing of the course directory is readable by students: keep
   it in the instructor's home (mode 700).
 
 Three settings, from the hub's environment, with the defaults shown:
@@ -34,6 +34,9 @@ def classroom_pre_spawn_hook(spawner):
     """Give each server its role's settings (see the module docstring)."""
     if spawner.user.name in INSTRUCTORS:
         spawner.notebook_dir = COURSE_DIR
+        # nbgrader (formgrader, the Assignments panel) reads the course's nbgrader_config.py
+        # from a Jupyter config folder, or from the server's working folder, the home.
+        spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": COURSE_DIR}
     else:
         # Read before the environment's own settings: switches nbgrader's authoring tools off.
         spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": STUDENT_CONFIG}

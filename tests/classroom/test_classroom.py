@@ -28,8 +28,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -47,8 +45,8 @@ from _exchange_work import (
     expected_score,
     gradebook_scores,
 )
+from _unix import BIN, add_user, allow_traverse, free_port, run_as
 
-BIN = Path(sys.executable).parent
 CHP = ROOT / "build" / "classroom" / "node_modules" / ".bin" / "configurable-http-proxy"
 COURSE_ID = "intro-deep-learning"
 KINDS = ("complete", "partial", "late")
@@ -70,12 +68,6 @@ print(json.dumps(seen))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _kill(pid: int, name: str) -> None:
     """Stop process `pid` if it is still the `name` this test started."""
     try:
@@ -90,28 +82,6 @@ def _kill(pid: int, name: str) -> None:
         pass
 
 
-def _end_user(name: str) -> None:
-    """Stop every process of the test's user `name`, then remove the user and its home."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = subprocess.run(["ps", "-o", "pid=", "-u", name], capture_output=True,
-                              text=True).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), sig)
-        if pids:
-            time.sleep(1)
-    subprocess.run(["userdel", "--remove", name], capture_output=True)
-
-
-def _allow_traverse(path: Path, stack: contextlib.ExitStack) -> None:
-    """Let every user through the folders above `path` (o+x) until the test ends."""
-    for folder in [path, *path.parents]:
-        mode = folder.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            os.chmod(folder, mode | stat.S_IXOTH)
-            stack.callback(os.chmod, folder, stat.S_IMODE(mode))
-
-
 class Classroom:
     """The hub, its users, the course directory and the exchange of one test run."""
 
@@ -120,11 +90,11 @@ class Classroom:
         suffix = secrets.token_hex(3)
         self.grader = f"dlcgrader{suffix}"
         self.students = {kind: f"dlc{kind}{suffix}" for kind in KINDS}
-        self.port, self.token = _free_port(), secrets.token_hex(32)
+        self.port, self.token = free_port(), secrets.token_hex(32)
         self.url = f"http://127.0.0.1:{self.port}"
         self.user_tokens: dict[str, str] = {}
         for name in [self.grader, *self.students.values()]:
-            self._add_user(name)
+            add_user(name, base / "home" / name, stack)
         self.course = course_copy(self.home(self.grader) / "course")
         subprocess.run(["chown", "-R", f"{self.grader}:", str(self.course)], check=True)
         self.exchange = base / "exchange"  # what an administrator creates, writable by all
@@ -141,31 +111,11 @@ class Classroom:
 
     # -- users --------------------------------------------------------------------------------
 
-    def _add_user(self, name: str) -> None:
-        home = self.base / "home" / name
-        home.parent.mkdir(exist_ok=True)
-        subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell",
-                        "/bin/bash", name], check=True)
-        self.stack.callback(_end_user, name)
-        os.chmod(home, 0o700)
-
     def home(self, name: str) -> Path:
         return Path(pwd.getpwnam(name).pw_dir)
 
-    def run_as(self, name: str, command: list, cwd: Path | None = None) -> str:
-        """Run `command` as the Unix user `name` (no root groups), in their HOME; its output."""
-        entry = pwd.getpwnam(name)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
-        env.update(HOME=entry.pw_dir, USER=name, LOGNAME=name,
-                   PATH=f"{BIN}{os.pathsep}{env['PATH']}")
-        result = subprocess.run([str(c) for c in command], cwd=cwd or entry.pw_dir, env=env,
-                                user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
-        return result.stdout + result.stderr
-
     def instructor(self, script: str, *args: str) -> str:
-        return self.run_as(self.grader, [sys.executable, self.course / script, *args,
+        return run_as(self.grader, [sys.executable, self.course / script, *args,
                                          "--root", self.course], cwd=self.course)
 
     # -- the hub ------------------------------------------------------------------------------
@@ -177,8 +127,8 @@ class Classroom:
         config.write_text(f"""
 c = get_config()
 c.JupyterHub.bind_url = "{self.url}"
-c.JupyterHub.hub_bind_url = "http://127.0.0.1:{_free_port()}"
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{_free_port()}"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{free_port()}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
 c.ConfigurableHTTPProxy.command = ["{CHP}"]
 c.ConfigurableHTTPProxy.pid_file = "{hub / 'proxy.pid'}"
 c.JupyterHub.db_url = "sqlite:///{hub / 'jupyterhub.sqlite'}"
@@ -291,7 +241,7 @@ def classroom():
         stack.callback(shutil.rmtree, base, ignore_errors=True)
         os.chmod(base, 0o755)
         for path in (Path(sys.base_prefix), Path(sys.prefix), ROOT):
-            _allow_traverse(path, stack)
+            allow_traverse(path, stack)
         room = Classroom(base, stack)
         room.start_hub()
         room.start_servers()
@@ -304,7 +254,7 @@ def classroom():
         for kind, name in room.students.items():
             if kind == "late":  # the due date is now: the others are on time
                 now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-                room.run_as(room.grader, [sys.executable, "-m", "nbgrader", "db", "assignment",
+                run_as(room.grader, [sys.executable, "-m", "nbgrader", "db", "assignment",
                                           "add", ASSIGNMENT, f"--duedate={now}"],
                             cwd=room.course)
             room.assignments(name, "submit")
@@ -370,7 +320,7 @@ def test_students_cannot_read_what_is_not_theirs(classroom):
     for paths in private:
         assert paths.exists(), paths
     for kind in ("partial", "late"):
-        seen = json.loads(classroom.run_as(classroom.students[kind], [
+        seen = json.loads(run_as(classroom.students[kind], [
             sys.executable, "-c", PROBE, *private]))
         assert seen == {str(path): "denied" for path in private}, kind
     released = classroom.exchange / COURSE_ID / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
