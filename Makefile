@@ -151,7 +151,7 @@ $(CHP):
 	npm install --no-audit --no-fund --prefix build/classroom 'configurable-http-proxy@^4.6'
 
 test-classroom: $(CLASSROOM_STAMP) $(CHP)
-	DLCOURSE_CLASSROOM_TESTS=1 $(ONE_THREAD) $(BIN)/python -m pytest -ra tests/classroom
+	DLCOURSE_CLASSROOM_TESTS=1 $(ONE_THREAD) $(BIN)/python -m pytest -ra -s tests/classroom
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build
