@@ -151,6 +151,7 @@ $(CHP):
 	npm install --no-audit --no-fund --prefix build/classroom 'configurable-http-proxy@^4.6'
 
 test-classroom: $(CLASSROOM_STAMP) $(CHP)
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 	DLCOURSE_CLASSROOM_TESTS=1 $(ONE_THREAD) $(BIN)/python -m pytest -ra -s tests/classroom
 
 clean:
