@@ -14,7 +14,8 @@ submitted/<student>/<assignment>/, with nbgrader's timestamp.txt), `release_feed
 (feedback/<student>/<assignment>/*.html back to the exchange, where the students'
 `fetch_feedback` finds it). The exchange folder and the course id are nbgrader settings
 (`Exchange.root`, `CourseDirectory.course_id` in assignments/nbgrader_config.py; the students'
-copy is assignments/student_nbgrader_config.py); `--exchange DIR` overrides the folder.
+copy is assignments/student-config/nbgrader_config.py); `--exchange DIR` overrides the
+folder.
 
 Late work is nbgrader's own notion: `submit` stamps each submission, `collect` copies the stamp,
 `autograde` records it in the gradebook, and the gradebook compares it with the assignment's due

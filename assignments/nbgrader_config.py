@@ -19,7 +19,7 @@ c.CourseDirectory.course_id = "intro-deep-learning"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 # nbgrader's exchange, where `make release` puts assignments, students submit, `make collect`
 # collects and `make return-feedback` returns feedback: a folder shared by the instructor and
-# every student. The students' copy of these two settings: student_nbgrader_config.py.
+# every student. The students' copy of these two settings: student-config/nbgrader_config.py.
 c.Exchange.root = "/srv/nbgrader/exchange"
 
 # Per-cell time limit of student code and tests while autograding: an infinite loop is

@@ -4,10 +4,10 @@ release -> fetch -> work (complete, partial, late) -> submit -> collect -> grade
 feedback -> fetch feedback, with the course's own commands (assignments/exchange.py, what `make
 release`, `make collect`, `make late` and `make return-feedback` run; assignments/course.py
 grade, what `make grade` runs) on a copy of the course directory and a temporary exchange
-folder. The students use nbgrader's commands with the students' config template
-(assignments/student_nbgrader_config.py) in their ~/.jupyter, as on a JupyterHub; only the
-exchange folder is overridden. The same students as separate Unix users, through a real
-JupyterHub: tests/classroom/ (`make test-classroom`).
+folder. The students use nbgrader's commands with the students' Jupyter settings
+(assignments/student-config/, as on a JupyterHub); only the exchange folder is overridden.
+The same students as separate Unix users, through a real JupyterHub: tests/classroom/
+(`make test-classroom`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def _env(home: Path | None = None) -> dict[str, str]:
     """The environment without the caller's Jupyter settings; HOME set for a student."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    if home is not None:
-        env["HOME"] = str(home)
+    if home is not None:  # a student, with the students' Jupyter settings (as on the hub)
+        env.update(HOME=str(home), JUPYTER_CONFIG_PATH=str(COURSE / "student-config"))
     return env
 
 
@@ -69,9 +69,7 @@ def round_trip(tmp_path_factory):
     course, exchange = course_copy(tmp / "course"), tmp / "exchange"
     homes = {name: tmp / "home" / name for name in STUDENTS}
     for home in homes.values():
-        (home / ".jupyter").mkdir(parents=True)
-        (home / ".jupyter" / "nbgrader_config.py").write_text(
-            (COURSE / "student_nbgrader_config.py").read_text())
+        home.mkdir(parents=True)
 
     _instructor(course, "exchange.py", "release", ASSIGNMENT, "--due", "2100-01-01 00:00 UTC",
                 "--exchange", exchange)
