@@ -26,6 +26,11 @@ help:
 	@echo "  make bench          benchmarks; writes bench/RESULTS.md"
 	@echo "  make assignments    regenerate the students' versions in assignments/release/"
 	@echo "  make grade          autograde assignments/submitted/ into assignments/grades.csv"
+	@echo "  make release ASSIGNMENT=a1_... [DUE=\"2026-12-04 17:00 UTC\"]   a class on JupyterHub:"
+	@echo "                      hand out through nbgrader's exchange; then make collect ASSIGNMENT=...,"
+	@echo "                      make grade, make late, make return-feedback ASSIGNMENT=..."
+	@echo "  make lab-instructor JupyterLab in assignments/ with nbgrader's formgrader"
+	@echo "  make test-classroom the class on a real JupyterHub with Unix users (as root)"
 	@echo "  make install        only create .venv and install the course into it"
 	@echo "  make lock           re-pin requirements/lock.txt (and environment.yml) after a change"
 	@echo "                      to pyproject.toml's dependencies"
@@ -67,6 +72,9 @@ WORK := work
 # are in the same file browser; it opens on work/. A setuptools notice about editable
 # installs, printed on the first install, is only noise: it is filtered out.
 lab: export PYTHONWARNINGS := ignore:Editable installation:UserWarning
+# The students' JupyterLab: assignments/student-config/ switches nbgrader's authoring tools off
+# (`make lab-instructor` has them) and names the course and its exchange.
+lab: export JUPYTER_CONFIG_PATH := $(CURDIR)/assignments/student-config
 lab: first-run-note $(STAMP) working-copies
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(WORK) \
 		$(ROOT_FLAG) $(LAB_ARGS)
@@ -158,6 +166,49 @@ assignments: $(STAMP)
 
 grade: $(STAMP)
 	$(BIN)/python assignments/course.py grade $(GRADE_ARGS)
+
+# A class on JupyterHub, through nbgrader's exchange (README: "Running a class on JupyterHub").
+# make release ASSIGNMENT=a1_perceptron_activations DUE="2026-12-04 17:00 UTC"
+# (students fetch and submit), make collect ASSIGNMENT=..., make grade, make late,
+# make return-feedback ASSIGNMENT=...
+.PHONY: release collect late return-feedback lab-instructor test-classroom
+ASSIGNMENT ?=
+DUE ?=
+
+release: $(STAMP)
+	$(BIN)/python assignments/exchange.py release $(ASSIGNMENT) $(if $(DUE),--due "$(DUE)")
+
+collect: $(STAMP)
+	$(BIN)/python assignments/exchange.py collect $(ASSIGNMENT)
+
+late: $(STAMP)
+	$(BIN)/python assignments/exchange.py late
+
+return-feedback: $(STAMP)
+	$(BIN)/python assignments/exchange.py return $(ASSIGNMENT)
+
+# The instructor's JupyterLab: in the course directory, with nbgrader's formgrader and Create
+# Assignment (`make lab` is the students' JupyterLab, without them).
+lab-instructor: $(STAMP)
+	@test -d /srv/nbgrader/exchange || echo "no exchange folder: Formgrader's release and collect need one (sudo mkdir -p /srv/nbgrader/exchange && sudo chmod 777 /srv/nbgrader/exchange)"
+	cd assignments && ../$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS)
+
+# JupyterHub (PyPI) with configurable-http-proxy (npm, installed under build/classroom/) on
+# 127.0.0.1, three students and a grader as Unix users (needs root); and a PostgreSQL gradebook.
+CLASSROOM_STAMP := $(VENV)/.installed-classroom
+CHP := build/classroom/node_modules/.bin/configurable-http-proxy
+
+$(CLASSROOM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,classroom]'
+	touch $(CLASSROOM_STAMP)
+
+$(CHP):
+	command -v npm || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y npm; }
+	npm install --no-audit --no-fund --prefix build/classroom 'configurable-http-proxy@^4.6'
+
+test-classroom: $(CLASSROOM_STAMP) $(CHP)
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
+	DLCOURSE_CLASSROOM_TESTS=1 $(ONE_THREAD) $(BIN)/python -m pytest -ra -s tests/classroom
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build

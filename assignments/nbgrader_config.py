@@ -4,6 +4,8 @@
 as the course root; run nbgrader yourself from here and you get the same settings.
 """
 
+import os
+
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades
@@ -12,6 +14,13 @@ from traitlets import Integer
 c = get_config()  # noqa: F821 (nbgrader defines get_config when it reads this file)
 
 c.CourseDirectory.course_id = "intro-deep-learning"
+# The course directory is this file's folder, wherever nbgrader runs from (the instructor's
+# JupyterLab on a hub starts in their home; see jupyterhub_classroom.py).
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+# nbgrader's exchange, where `make release` puts assignments, students submit, `make collect`
+# collects and `make return-feedback` returns feedback: a folder shared by the instructor and
+# every student. The students' copy of these two settings: student-config/nbgrader_config.py.
+c.Exchange.root = "/srv/nbgrader/exchange"
 
 # Per-cell time limit of student code and tests while autograding: an infinite loop is
 # interrupted after this many seconds, the cell counts as failed and grading goes on. The
