@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install lab test test-browser lint bench assignments grade clean
+.PHONY: install lab test test-browser lint bench assignments grade clean site test-site
 
 install: $(STAMP)
 
@@ -50,6 +50,36 @@ $(BROWSER_STAMP): $(STAMP)
 test-browser: $(BROWSER_STAMP)
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 	DLCOURSE_BROWSER_TESTS=1 $(BIN)/python -m pytest -ra tests/browser
+
+# The course as a static website (site/conf.py): the committed notebooks with their stored
+# outputs (nothing is executed), the syllabus from this README, the assignments' student
+# versions to download. Output: build/site/, for any static host. Sphinx and its theme come
+# from the `site` extra; MathJax from npm (site/package-lock.json), copied into the site.
+SITE_STAMP := $(VENV)/.installed-site
+SITE_SRC   := build/site-src
+MATHJAX    := site/node_modules/mathjax/es5/tex-svg-full.js
+
+$(SITE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,site]'
+	touch $(SITE_STAMP)
+
+$(MATHJAX): site/package.json site/package-lock.json
+	cd site && npm ci --ignore-scripts --no-audit --no-fund
+	touch $(MATHJAX)
+
+site: $(SITE_STAMP) $(MATHJAX)
+	rm -rf $(SITE_SRC) build/site
+	mkdir -p $(SITE_SRC)/notebooks
+	cp site/*.md README.md $(SITE_SRC)/
+	cp notebooks/[0-9][0-9]_*.ipynb $(SITE_SRC)/notebooks/
+	$(BIN)/sphinx-build -b html -W --keep-going -q -c site $(SITE_SRC) build/site
+	@echo "The website is in build/site/ (open build/site/index.html)"
+
+# The website in headless Chromium (see test-browser): served on a loopback port, every
+# request recorded; math, images, navigation, search, phone width.
+test-site: site $(BROWSER_STAMP)
+	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	DLCOURSE_BROWSER_TESTS=1 $(BIN)/python -m pytest -ra tests/browser/test_site.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
