@@ -79,7 +79,7 @@ site: $(SITE_STAMP) $(MATHJAX)
 # request recorded; math, images, navigation, search, phone width.
 test-site: site $(BROWSER_STAMP)
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
-	DLCOURSE_BROWSER_TESTS=1 $(BIN)/python -m pytest -ra tests/browser/test_site.py
+	DLCOURSE_BROWSER_TESTS=1 DLCOURSE_SITE_TESTS=1 $(BIN)/python -m pytest -ra tests/browser/test_site.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -9,6 +9,7 @@ Everything a page loads is in the site itself: the theme's assets, the search in
 `site/node_modules`). Output: build/site/, ready for any static host (GitHub Pages: see README).
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -73,5 +74,19 @@ def _assignment_links(app, docname, source):
     source[0] = source[0].replace("<!-- assignment downloads -->", links)
 
 
+def _leave_out_skipped_cells(app, docname, source):
+    """Leave out of a lecture's page the cells its slides skip (slide type Skip: the set-up
+    cell that makes `dlhelpers` importable); the downloadable notebook keeps them."""
+    if not docname.startswith("notebooks/"):
+        return
+    notebook = json.loads(source[0])
+    for cell in notebook["cells"]:
+        if cell["metadata"].get("slideshow", {}).get("slide_type") == "skip":
+            tags = cell["metadata"].setdefault("tags", [])
+            tags.append("remove-cell")
+    source[0] = json.dumps(notebook)
+
+
 def setup(app):
     app.connect("source-read", _assignment_links)
+    app.connect("source-read", _leave_out_skipped_cells)
