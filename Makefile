@@ -68,11 +68,11 @@ $(MATHJAX): site/package.json site/package-lock.json
 	touch $(MATHJAX)
 
 site: $(SITE_STAMP) $(MATHJAX)
-	rm -rf $(SITE_SRC) build/site
+	rm -rf $(SITE_SRC) build/site build/site-doctrees
 	mkdir -p $(SITE_SRC)/notebooks
 	cp site/*.md README.md $(SITE_SRC)/
 	cp notebooks/[0-9][0-9]_*.ipynb $(SITE_SRC)/notebooks/
-	$(BIN)/sphinx-build -b html -W --keep-going -q -c site $(SITE_SRC) build/site
+	$(BIN)/sphinx-build -b html -W --keep-going -q -c site -d build/site-doctrees $(SITE_SRC) build/site
 	@echo "The website is in build/site/ (open build/site/index.html)"
 
 # The website in headless Chromium (see test-browser): served on a loopback port, every
