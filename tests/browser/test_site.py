@@ -90,7 +90,6 @@ class Tab:
         self.page.set_default_timeout(30_000)
         if viewport:
             self.page.set_viewport_size(viewport)
-        self.requests: list[str] = []
         self.failures: list[str] = []
         self.page.on("request", self._request)
         self.page.on("requestfailed", lambda r: self.failures.append(f"{r.url}: {r.failure}"))
@@ -98,7 +97,6 @@ class Tab:
         self.page.on("pageerror", lambda e: self.failures.append(f"JavaScript error: {e}"))
 
     def _request(self, request):
-        self.requests.append(request.url)
         if urlsplit(request.url).scheme not in ("data", "blob") and (
             urlsplit(request.url).netloc != self.site
         ):
