@@ -95,4 +95,4 @@ grade: $(STAMP)
 	$(BIN)/python assignments/course.py grade
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build
+	rm -rf $(VENV) .pytest_cache .ruff_cache build site/node_modules

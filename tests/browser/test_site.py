@@ -87,7 +87,7 @@ class Tab:
     def __init__(self, context, site_url: str, viewport: dict | None = None):
         self.site = urlsplit(site_url).netloc
         self.page = context.new_page()
-        self.page.set_default_timeout(30_000)
+        self.page.set_default_timeout(60_000)  # generous: a busy 2-core machine
         if viewport:
             self.page.set_viewport_size(viewport)
         self.failures: list[str] = []
