@@ -34,7 +34,8 @@ nb_execution_mode = "off"
 # show; static/course.css puts a one-line note in its place. Each notebook draws the
 # widget's default figure in the cell before it.
 nb_ipywidgets_js = {}
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "html_image"]
+# Markdown as Jupyter reads it: $...$ and $$...$$ math, bare \begin{align} blocks, <img> tags.
+myst_enable_extensions = ["dollarmath", "amsmath", "html_image"]
 # Headings get anchors, so a lecturer can link to a section.
 myst_heading_anchors = 3
 
@@ -49,7 +50,6 @@ html_theme = "sphinx_book_theme"
 html_title = project
 html_static_path = ["static", str(MATHJAX)]
 html_css_files = ["course.css"]
-html_last_updated_fmt = None
 html_show_sourcelink = False
 html_theme_options = {
     "repository_url": "https://github.com/dl-course/intro-deep-learning",
