@@ -13,7 +13,7 @@ LOCK   := requirements/lock.txt
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help install lab working-copies first-run-note test test-browser lint bench assignments \
-	grade clean lock notebooks test-lowest
+	grade clean lock notebooks test-lowest site test-site
 
 help:
 	@echo "The course's commands (each one sets up .venv on first use):"
@@ -31,6 +31,7 @@ help:
 	@echo "                      make grade, make late, make return-feedback ASSIGNMENT=..."
 	@echo "  make lab-instructor JupyterLab in assignments/ with nbgrader's formgrader"
 	@echo "  make test-classroom the class on a real JupyterHub with Unix users (as root)"
+	@echo "  make site           the course as a static website in build/site/ (make test-site checks it)"
 	@echo "  make install        only create .venv and install the course into it"
 	@echo "  make lock           re-pin requirements/lock.txt (and environment.yml) after a change"
 	@echo "                      to pyproject.toml's dependencies"
@@ -153,6 +154,36 @@ test-browser: $(BROWSER_STAMP)
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 	DLCOURSE_BROWSER_TESTS=1 $(BIN)/python -m pytest -ra tests/browser
 
+# The course as a static website (site/conf.py): the committed notebooks with their stored
+# outputs (nothing is executed), the syllabus from this README, the assignments' student
+# versions to download. Output: build/site/, for any static host. Sphinx and its theme come
+# from the `site` extra; MathJax from npm (site/package-lock.json), copied into the site.
+SITE_STAMP := $(VENV)/.installed-site
+SITE_SRC   := build/site-src
+MATHJAX    := site/node_modules/mathjax/es5/tex-svg-full.js
+
+$(SITE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,site]'
+	touch $(SITE_STAMP)
+
+$(MATHJAX): site/package.json site/package-lock.json
+	cd site && npm ci --ignore-scripts --no-audit --no-fund
+	touch $(MATHJAX)
+
+site: $(SITE_STAMP) $(MATHJAX)
+	rm -rf $(SITE_SRC) build/site build/site-doctrees
+	mkdir -p $(SITE_SRC)/notebooks
+	cp site/*.md README.md $(SITE_SRC)/
+	cp notebooks/[0-9][0-9]_*.ipynb $(SITE_SRC)/notebooks/
+	$(BIN)/sphinx-build -b html -W --keep-going -q -c site -d build/site-doctrees $(SITE_SRC) build/site
+	@echo "The website is in build/site/ (open build/site/index.html)"
+
+# The website in headless Chromium (see test-browser): served on a loopback port, every
+# request recorded; math, images, navigation, search, phone width.
+test-site: site $(BROWSER_STAMP)
+	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	DLCOURSE_BROWSER_TESTS=1 DLCOURSE_SITE_TESTS=1 $(BIN)/python -m pytest -ra tests/browser/test_site.py
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
@@ -211,4 +242,4 @@ test-classroom: $(CLASSROOM_STAMP) $(CHP)
 	DLCOURSE_CLASSROOM_TESTS=1 $(ONE_THREAD) $(BIN)/python -m pytest -ra -s tests/classroom
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build
+	rm -rf $(VENV) .pytest_cache .ruff_cache build site/node_modules
