@@ -123,7 +123,7 @@ NB ?= notebooks/[0-9][0-9]_*.ipynb
 
 notebooks: $(STAMP)
 	for notebook in $(NB); do \
-		$(ONE_THREAD) $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$notebook" || exit 1; \
+		$(ONE_THREAD) $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.record_timing=False "$$notebook" || exit 1; \
 	done
 
 # dlhelpers' unit tests at the lower bounds of its dependencies (requirements/lowest.py turns each
