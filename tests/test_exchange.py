@@ -135,9 +135,10 @@ def test_each_student_fetches_their_own_feedback(round_trip):
         feedback = list((home / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
         assert len(feedback) == 1, f"{name}: {feedback}"
         html = feedback[0].read_text()
-        # nbgrader's feedback header: "Score: <score> / <max>" (written answers pending count 0)
+        # The feedback's header: "<score> / <max> points (<n> points pending: not graded yet)"
         score = expected_score(STUDENTS[name])
-        assert f"Score: {score:.1f} / " in html, f"{name}'s feedback shows another score"
+        assert f"{ASSIGNMENT}: {score:g} / " in html and "points pending: not graded yet" in html, \
+            f"{name}'s feedback shows another score"
         assert "### BEGIN HIDDEN TESTS" not in html
 
 

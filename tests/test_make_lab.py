@@ -118,7 +118,7 @@ def test_make_help_lists_the_targets_and_lab_args():
 def test_the_first_run_says_what_it_installs_and_later_runs_do_not():
     note = _make("first-run-note", "STAMP=build/no-such-stamp")
     assert "First run" in note and "GB" in note and "minutes" in note and "PyTorch" in note
-    assert _make("first-run-note", "STAMP=Makefile") == ""
+    assert _make("first-run-note", "STAMP=README.md") == ""
 
 
 def test_the_editable_install_banner_is_filtered_and_nothing_else():

@@ -78,6 +78,7 @@ class Worker:
         parts = records.scored_parts(task["parts"], scores, task["manual_scores"])
         self.feedback.write(notebook, parts, task["notes"] + problems, task["assignment"],
                             Path(task["feedback"]))
+        copy_release_files(autograded_dir, Path(task["feedback"]).parent)
         return {"problems": problems, "flags": flags, "scores": scores}
 
     def write_feedback(self, task: dict) -> None:
@@ -86,6 +87,19 @@ class Worker:
         parts = records.scored_parts(task["parts"], task["scores"], task["manual_scores"])
         self.feedback.write(autograded, parts, task["notes"], task["assignment"],
                             Path(task["feedback"]))
+        copy_release_files(Path(task["autograded_dir"]), Path(task["feedback"]).parent)
+
+
+# What `nbgrader release_feedback` reads beside each feedback page, as `generate_feedback` leaves
+# it: the submission's time and the secret that names the student's copy in the exchange.
+RELEASE_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def copy_release_files(autograded_dir: Path, feedback_dir: Path) -> None:
+    """Copy the submission's timestamp and secret (where it has them) next to its feedback."""
+    for name in RELEASE_FILES:
+        if (autograded_dir / name).is_file():
+            write_atomically(feedback_dir / name, (autograded_dir / name).read_text())
 
 
 def timeouts(notebook: nbformat.NotebookNode) -> list[str]:

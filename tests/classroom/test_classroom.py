@@ -301,7 +301,7 @@ def test_each_student_gets_their_own_feedback(classroom):
         (submission,) = listing["content"]
         html = classroom.server(name, "get", f"api/contents/{submission['path']}/"
                                 f"{ASSIGNMENT}.html", params={"format": "text"}).json()
-        assert f"Score: {expected_score(kind):.1f} / " in html["content"], name
+        assert f"{ASSIGNMENT}: {expected_score(kind):g} / " in html["content"], name
         assert "BEGIN HIDDEN TESTS" not in html["content"]
 
 
