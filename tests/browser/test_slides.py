@@ -229,8 +229,7 @@ def test_text_is_readable_from_the_back_of_the_room(projector, notebook):
 # Notebooks with slides still taller than the projector (issue 14): single cells taller than 576
 # slide px (long code cells, long markdown cells, 'Check yourself' exercise slides) that need
 # splitting or shortening. Strict: a notebook that comes to fit must leave this list.
-TOO_TALL = {
-            "07_optimization_learning_rate", "08_regularization", "09_capstone_digits"}
+TOO_TALL = {"09_capstone_digits"}
 
 
 @pytest.mark.parametrize("notebook", [
