@@ -226,18 +226,7 @@ def test_text_is_readable_from_the_back_of_the_room(projector, notebook):
     assert fonts["code"] >= READABLE_PX["code"], fonts
 
 
-# Notebooks with slides still taller than the projector (issue 14): single cells taller than 576
-# slide px (long code cells, long markdown cells, 'Check yourself' exercise slides) that need
-# splitting or shortening. Strict: a notebook that comes to fit must leave this list.
-TOO_TALL = {"00_why_deep_learning", "01_perceptron", "02_activation_functions",
-            "04_quantifying_loss", "05_gradient_descent", "06_backpropagation",
-            "07_optimization_learning_rate", "08_regularization", "09_capstone_digits"}
-
-
-@pytest.mark.parametrize("notebook", [
-    pytest.param(path, marks=pytest.mark.xfail(strict=True, reason="slides taller than the "
-                 "projector remain (issue 14)")) if path.stem in TOO_TALL else path
-    for path in NOTEBOOKS], ids=lambda path: path.stem)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_every_slide_fits_a_1280_x_720_projector(projector, notebook):
     stored = _open_show_at_projector_size(projector, notebook, active_cell=0)
     height = stored["metadata"]["rise"]["height"]  # Reveal scales this many slide pixels to 720
