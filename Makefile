@@ -53,7 +53,9 @@ $(STAMP): $(LOCK) pyproject.toml
 # Re-pin the course environment after a change to pyproject.toml's dependencies (pins that still
 # fit are kept; `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed release),
 # then write environment.yml from it. pip-compile runs pip's resolver with pip's own settings, so
-# torch==2.13.0 resolves to the CPU build pip finds on this machine.
+# torch==2.13.0 resolves to the CPU build pip finds on this machine; the lock then keeps torch's
+# public version (`+cpu` dropped): PyPI has no `+cpu` build, so `torch==2.13.0` installs the CPU
+# build where the machine has it, and PyPI's own build elsewhere (macOS, Windows, other Linux).
 LOCK_ARGS ?=
 
 lock:
@@ -61,6 +63,7 @@ lock:
 	$(BIN)/python -m pip install --quiet 'pip-tools>=7.6,<8'
 	$(BIN)/pip-compile --quiet --all-extras --strip-extras --allow-unsafe --no-emit-index-url \
 		--no-emit-find-links $(LOCK_ARGS) --output-file=$(LOCK) pyproject.toml
+	sed -i 's/^torch==\([^+]*\)+cpu$$/torch==\1/' $(LOCK)
 	$(BIN)/python requirements/environment_yml.py
 
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port=8899"

@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HEADER = """\
 # Conda environment for the course, written by `make lock` from requirements/lock.txt (do not edit
 # by hand): the same exact versions as `make lab`. `conda env create -f environment.yml`, then
-# `conda activate dl-course`. torch is PyTorch's CPU build (2.13.0+cpu): where pip does not find
-# it on the machine, add PyTorch's CPU wheel index with --extra-index-url.
+# `conda activate dl-course`. torch==2.13.0 takes PyTorch's CPU build where pip finds one; on
+# Linux without it, add PyTorch's CPU wheel index with --extra-index-url (else CUDA's, larger).
 name: dl-course
 channels:
   - conda-forge
