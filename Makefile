@@ -190,7 +190,7 @@ test-site: site $(BROWSER_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Graded assignments (nbgrader; see assignments/README_SECTION.md). `assignments` writes the
+# Graded assignments (nbgrader; see the README, "Teaching with this course"). `assignments` writes the
 # student versions, assignments/release/ (committed), from assignments/source/; `grade`
 # autogrades assignments/submitted/<student>/<assignment>/ into assignments/grades.csv,
 # assignments/grades/ and assignments/feedback/, in parallel; e.g. GRADE_ARGS="--jobs 4 --force".

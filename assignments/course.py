@@ -17,7 +17,7 @@ feedback/<student>/<assignment>/<notebook>.html and autograded/ (nbgrader's layo
 Every submission gets a row; a problem with one (unreadable, renamed, cells repeated, kernel
 died, time limit) is named in its status and never stops the others. The `flags` column lists
 what an instructor should look at (grading/scan.py). `--root DIR` works on another copy of the
-course directory (the tests grade in a temporary copy). See README_SECTION.md.
+course directory (the tests grade in a temporary copy). See the README, "Teaching with this course".
 """
 
 from __future__ import annotations
