@@ -147,33 +147,23 @@ test-lowest: $(STAMP)
 # The course in a real browser: JupyterLab on a free loopback port, driven by Debian's Chromium
 # (headless) through Playwright; runs every notebook, moves a slider, opens the slides. Chromium
 # comes from apt (no browser download); screenshots go to build/browser/.
-BROWSER_STAMP := $(VENV)/.installed-browser
 
-$(BROWSER_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,browser]'
-	touch $(BROWSER_STAMP)
-
-test-browser: $(BROWSER_STAMP)
+test-browser: $(STAMP)
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 	DLCOURSE_BROWSER_TESTS=1 $(BIN)/python -m pytest -ra tests/browser
 
 # The course as a static website (site/conf.py): the committed notebooks with their stored
 # outputs (nothing is executed), the syllabus from this README, the assignments' student
 # versions to download. Output: build/site/, for any static host. Sphinx and its theme come
-# from the `site` extra; MathJax from npm (site/package-lock.json), copied into the site.
-SITE_STAMP := $(VENV)/.installed-site
+# from the `site` extra (in the lock); MathJax from npm (site/package-lock.json), copied into the site.
 SITE_SRC   := build/site-src
 MATHJAX    := site/node_modules/mathjax/es5/tex-svg-full.js
-
-$(SITE_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,site]'
-	touch $(SITE_STAMP)
 
 $(MATHJAX): site/package.json site/package-lock.json
 	cd site && npm ci --ignore-scripts --no-audit --no-fund
 	touch $(MATHJAX)
 
-site: $(SITE_STAMP) $(MATHJAX)
+site: $(STAMP) $(MATHJAX)
 	rm -rf $(SITE_SRC) build/site build/site-doctrees
 	mkdir -p $(SITE_SRC)/notebooks
 	cp site/*.md README.md $(SITE_SRC)/
@@ -183,7 +173,7 @@ site: $(SITE_STAMP) $(MATHJAX)
 
 # The website in headless Chromium (see test-browser): served on a loopback port, every
 # request recorded; math, images, navigation, search, phone width.
-test-site: site $(BROWSER_STAMP)
+test-site: site $(STAMP)
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 	DLCOURSE_BROWSER_TESTS=1 DLCOURSE_SITE_TESTS=1 $(BIN)/python -m pytest -ra tests/browser/test_site.py
 
@@ -229,18 +219,13 @@ lab-instructor: $(STAMP)
 
 # JupyterHub (PyPI) with configurable-http-proxy (npm, installed under build/classroom/) on
 # 127.0.0.1, three students and a grader as Unix users (needs root); and a PostgreSQL gradebook.
-CLASSROOM_STAMP := $(VENV)/.installed-classroom
 CHP := build/classroom/node_modules/.bin/configurable-http-proxy
-
-$(CLASSROOM_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,classroom]'
-	touch $(CLASSROOM_STAMP)
 
 $(CHP):
 	command -v npm || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y npm; }
 	npm install --no-audit --no-fund --prefix build/classroom 'configurable-http-proxy@^4.6'
 
-test-classroom: $(CLASSROOM_STAMP) $(CHP)
+test-classroom: $(STAMP) $(CHP)
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 	DLCOURSE_CLASSROOM_TESTS=1 $(ONE_THREAD) $(BIN)/python -m pytest -ra -s tests/classroom
 
