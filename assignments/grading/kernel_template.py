@@ -1,0 +1,86 @@
+"""The kernel template of a grading worker (see kernels.py): `python kernel_template.py MODULE...`
+
+Imports the modules, prints "ready", then forks one IPython kernel per request read from stdin.
+A request is one line of JSON, {"argv": the kernel's arguments, "cwd": folder, "env": variables};
+the reply is one line, {"pid": the kernel's process id}. It ends when its stdin closes (the
+grading worker ended). Standard library only, until the modules it is asked to import.
+"""
+
+import importlib
+import json
+import os
+import signal
+import sys
+
+LAUNCHER = "ipykernel_launcher"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def serve(modules: list[str]) -> None:
+    """Import `modules`, say "ready", then serve requests until stdin closes."""
+    replies = os.fdopen(os.dup(1), "w")  # the replies' own channel: whatever a module prints
+    os.dup2(2, 1)  # while it is imported goes to stderr instead
+    # sys.path as `python -m ipykernel_launcher` leaves it (the launcher drops the working
+    # folder; the kernel adds "" back): not this file's folder.
+    del sys.path[0]
+    # Set before matplotlib is imported, which reads it then (ipykernel sets it in the kernel,
+    # too late for a module imported here).
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = INLINE_BACKEND
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: S112 - it fails the same way in the kernel, where it is shown
+            continue
+    # What a kernel imports as it starts (ipykernel.debugger alone takes 0.1 s).
+    from ipykernel import debugger, ipkernel, kernelapp  # noqa: F401
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the kernels that end
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the grader; its exit ends this
+    print("ready", file=replies, flush=True)
+    while line := sys.stdin.readline():
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            replies.close()
+            become_kernel(kernelapp, request)
+        try:
+            os.setpgid(pid, pid)  # the child does it too: whichever runs first
+        except OSError:
+            pass  # the kernel did it already, or has already ended
+        print(json.dumps({"pid": pid}), file=replies, flush=True)
+
+
+def become_kernel(kernelapp, request: dict) -> None:
+    """In the forked child: run an IPython kernel as `python -m ipykernel_launcher` would."""
+    code = 1
+    try:
+        os.setpgid(0, 0)  # a process group of its own, as jupyter_client gives each kernel
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)  # not the template's requests
+        os.close(devnull)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = [LAUNCHER, *request["argv"]]
+        kernelapp.launch_new_instance(argv=request["argv"])
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        import atexit
+
+        atexit._run_exitfuncs()  # what a kernel process runs when it exits
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])
