@@ -134,7 +134,7 @@ notebooks: $(STAMP)
 # environment (JupyterLab, nbgrader, the lock, the notebooks) need the lock and are left out.
 LOWEST := .venv-lowest
 COURSE_TESTS := test_make_lab.py test_assignments.py test_environment.py test_light_install.py \
-	test_setup_cell.py test_printed_digits.py test_exchange.py browser classroom
+	test_setup_cell.py test_printed_digits.py test_exchange.py test_kernels.py browser classroom
 
 test-lowest: $(STAMP)
 	rm -rf $(LOWEST)

@@ -6,7 +6,8 @@
 `grade` reads nbgrader's layout, submitted/<student>/<assignment>/<notebook>.ipynb (what
 `nbgrader collect` writes), and grades in parallel (`--jobs`, default: one per core): each
 worker process sets up nbgrader's autograde preprocessors once (nbgrader_config.py) and grades
-submission after submission. A submission graded before is graded again only when it, the
+submission after submission, each in a kernel forked from the worker's kernel template
+(grading/kernels.py). A submission graded before is graded again only when it, the
 assignment's source, the settings or the grader changed (`--force`: all of them).
 
 It writes the automatic scores into nbgrader's gradebook (`CourseDirectory.db_url`; SQLite

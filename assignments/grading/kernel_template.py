@@ -7,6 +7,7 @@ grading worker ended). Standard library only, until the modules it is asked to i
 """
 
 import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -32,8 +33,12 @@ def serve(modules: list[str]) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: S112 - it fails the same way in the kernel, where it is shown
             continue
-    # What a kernel imports as it starts (ipykernel.debugger alone takes 0.1 s).
+    # What a kernel imports as it starts (ipykernel.debugger alone takes 0.1 s), without the
+    # debugger's warning about frozen modules (the kernels get their own environment).
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     from ipykernel import debugger, ipkernel, kernelapp  # noqa: F401
+
+    launcher = importlib.util.find_spec(LAUNCHER).origin  # sys.argv[0] of a kernel
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the kernels that end
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the grader; its exit ends this
@@ -43,7 +48,7 @@ def serve(modules: list[str]) -> None:
         pid = os.fork()
         if pid == 0:
             replies.close()
-            become_kernel(kernelapp, request)
+            become_kernel(kernelapp, [launcher, *request["argv"]], request)
         try:
             os.setpgid(pid, pid)  # the child does it too: whichever runs first
         except OSError:
@@ -51,7 +56,7 @@ def serve(modules: list[str]) -> None:
         print(json.dumps({"pid": pid}), file=replies, flush=True)
 
 
-def become_kernel(kernelapp, request: dict) -> None:
+def become_kernel(kernelapp, argv: list[str], request: dict) -> None:
     """In the forked child: run an IPython kernel as `python -m ipykernel_launcher` would."""
     code = 1
     try:
@@ -64,8 +69,11 @@ def become_kernel(kernelapp, request: dict) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        sys.argv = [LAUNCHER, *request["argv"]]
-        kernelapp.launch_new_instance(argv=request["argv"])
+        sys.argv = argv
+        # Read from the environment when ipykernel was imported, here: set it from this one
+        # (the kernel watches that process and ends if it ends).
+        parent = f"--IPKernelApp.parent_handle={os.environ.get('JPY_PARENT_PID', 0)}"
+        kernelapp.launch_new_instance(argv=[*argv[1:], parent])
         code = 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1

@@ -4,7 +4,8 @@
 submission after another (`grade`): run the notebook with the hidden tests (nbgrader's
 autograde preprocessors, read from nbgrader_config.py), write the autograded notebook, score
 every part, scan the submission and write the feedback. Every task returns a result and never
-raises: one broken submission costs its own grade only.
+raises: one broken submission costs its own grade only. Each worker's kernels are forked from
+its kernel template (kernels.py), which has imported what the assignments import.
 """
 
 from __future__ import annotations
