@@ -64,13 +64,17 @@ def _parent(notebook) -> int:
 
 
 def _outputs(notebook) -> list:
-    """What each cell showed: kinds, text, figures (PNG bytes), errors."""
+    """What each cell showed: its text on each stream (however the kernel cut it into
+    messages), then its other outputs in order: kinds, text, figures (PNG bytes), errors."""
     shown = []
     for cell in notebook.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            shown.append((out.output_type, out.get("name"), out.get("text"), out.get("ename"),
-                          data.get("text/plain"), data.get("image/png")))
+        outputs = cell.get("outputs", [])
+        streams = {name: "".join(o.text for o in outputs if o.get("name") == name)
+                   for name in ("stdout", "stderr")}
+        others = [(o.output_type, o.get("ename"), o.get("data", {}).get("text/plain"),
+                   o.get("data", {}).get("image/png"))
+                  for o in outputs if o.output_type != "stream"]
+        shown.append((streams, others))
     return shown
 
 
@@ -88,7 +92,8 @@ def test_a_forked_kernel_shows_what_a_new_one_shows(template, path, tmp_path):
     assert _parent(new) == os.getpid()
     assert _outputs(forked)[:-2] == _outputs(new)[:-2]
     assert _printed(forked.cells[-1]) == _printed(new.cells[-1])
-    assert any(o[0] == "display_data" and o[-1] for o in _outputs(forked)), "no figure"
+    assert any(o[0] == "display_data" and o[-1] for _, others in _outputs(forked)
+               for o in others), "no figure"
 
 
 def test_nothing_a_notebook_does_reaches_the_next(template, tmp_path):

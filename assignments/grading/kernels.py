@@ -3,7 +3,8 @@ per grading worker, not once per submission.
 
 Each grading worker starts one template process (`KernelTemplate`): a Python that has imported
 ipykernel and the modules the assignments' notebooks import, and nothing more. It has run no
-code of any notebook and holds no event loop, socket or thread of its own. For each submission,
+code of any notebook, and has started no event loop, socket or Python thread (the BLAS
+libraries' thread pools start anew in each child). For each submission,
 nbclient's kernel manager (`ForkedKernelManager`, through `ForkedKernelProvisioner`) asks the
 template for a kernel: the template forks, and the child becomes an ordinary IPython kernel
 (ipykernel's own `launch_new_instance`, with the kernelspec's arguments, in the submission's
@@ -65,13 +66,12 @@ def notebook_imports(paths: list[Path]) -> list[str]:
 
 
 class KernelTemplate:
-    """A template process (see `serve`), started with this process's environment."""
+    """A template process (kernel_template.py), started with this process's environment."""
 
     def __init__(self, modules: list[str]):
         self.process = subprocess.Popen(
             [sys.executable, str(TEMPLATE), *modules],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path.home()
-            if Path.home().is_dir() else "/")
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.process.stdout.readline().strip() != "ready":
             self.close()
             raise RuntimeError("the kernel template did not start")
