@@ -5,15 +5,16 @@ process each), on the same notebooks: the same outputs for the three assignments
 new process gives each submission: nothing one notebook does reaches the next; the
 submission's folder is the working folder and importable; the environment is the kernel
 manager's; subprocesses work; the time limit interrupts; a kernel that exits is seen to be
-dead; each kernel is in a process group of its own (the time limit's interrupt and the kill
-reach what it started). When the template is gone, or the kernel is another one, kernels
-start the usual way. Each test checks which way its kernel started (its parent process).
+dead; each kernel is in a session of its own (no terminal to type into; the time limit's
+interrupt and the kill reach what it started). When the template is gone or stopped, or the
+kernel is another one, kernels start the usual way. Each test checks which way its kernel started (its parent process).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -84,8 +85,9 @@ def test_a_forked_kernel_shows_what_a_new_one_shows(template, path, tmp_path):
     kernel process is (argv, sys.path, matplotlib's backend), run both ways."""
     notebook = nbformat.read(path, as_version=4)
     notebook.cells += [nbformat.v4.new_code_cell(PARENT), nbformat.v4.new_code_cell(
-        "import sys, matplotlib\n"
-        "print(sys.argv[0], sys.path, matplotlib.get_backend(), __name__, sep='\\n')")]
+        "import os, sys, matplotlib\n"
+        "print(sys.argv[0], sys.orig_argv[1:3], sys.path, matplotlib.get_backend(), __name__,\n"
+        "      sorted(os.environ), sep='\\n')")]
     forked = _run(nbformat.from_dict(json.loads(json.dumps(notebook))), path.parent)
     new = _run(notebook, path.parent, forked=False)
     assert _parent(forked) == template.process.pid
@@ -115,7 +117,7 @@ def test_the_submission_folder_environment_and_subprocesses(template, tmp_path, 
     monkeypatch.setenv("SET_AFTER_THE_TEMPLATE_STARTED", "yes")
     notebook = _run([PARENT, "import os, subprocess, sys, helper\n"
                              "print(helper.VALUE, os.getcwd(), os.environ.get("
-                             "'SET_AFTER_THE_TEMPLATE_STARTED'), os.getpgid(0) == os.getpid())\n"
+                             "'SET_AFTER_THE_TEMPLATE_STARTED'), os.getsid(0) == os.getpid())\n"
                              "print(subprocess.run([sys.executable, '-c', 'raise SystemExit(7)'])"
                              ".returncode)"],
                     tmp_path)
@@ -146,6 +148,19 @@ def test_without_the_template_kernels_start_the_usual_way(template, tmp_path):
         pass  # the kernel saw its parent end, and ended too
     template.process.wait(timeout=10)
     notebook = _run([PARENT], tmp_path)
+    assert _parent(notebook) == os.getpid()
+    assert kernels.ForkedKernelManager.template is None
+
+
+def test_a_stopped_template_is_left_for_new_kernels(template, tmp_path, monkeypatch):
+    monkeypatch.setattr(kernels, "FORK_TIMEOUT", 2)
+    os.kill(template.process.pid, signal.SIGSTOP)
+    try:
+        notebook = _run([PARENT], tmp_path)
+    finally:
+        if template.process.poll() is None:  # not ended by the kernel manager
+            os.kill(template.process.pid, signal.SIGCONT)
+    assert template.process.poll() is not None
     assert _parent(notebook) == os.getpid()
     assert kernels.ForkedKernelManager.template is None
 

@@ -24,19 +24,24 @@ def serve(modules: list[str]) -> None:
     # sys.path as `python -m ipykernel_launcher` leaves it (the launcher drops the working
     # folder; the kernel adds "" back): not this file's folder.
     del sys.path[0]
+    before = dict(os.environ)
     # Set before matplotlib is imported, which reads it then (ipykernel sets it in the kernel,
     # too late for a module imported here).
     if not os.environ.get("MPLBACKEND"):
         os.environ["MPLBACKEND"] = INLINE_BACKEND
+    # Without the debugger's warning about frozen modules, once per template.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    ours = {"MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION"}
     for name in modules:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: S112 - it fails the same way in the kernel, where it is shown
             continue
-    # What a kernel imports as it starts (ipykernel.debugger alone takes 0.1 s), without the
-    # debugger's warning about frozen modules (the kernels get their own environment).
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # What a kernel imports as it starts (ipykernel.debugger alone takes 0.1 s).
     from ipykernel import debugger, ipkernel, kernelapp  # noqa: F401
+
+    # What the imports set in the environment (debugpy sets one): each kernel's too.
+    imported_env = {k: v for k, v in os.environ.items() if k not in before and k not in ours}
 
     launcher = importlib.util.find_spec(LAUNCHER).origin  # sys.argv[0] of a kernel
 
@@ -45,22 +50,29 @@ def serve(modules: list[str]) -> None:
     print("ready", file=replies, flush=True)
     while line := sys.stdin.readline():
         request = json.loads(line)
+        request["env"] = {**imported_env, **request["env"]}
+        started_r, started_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             replies.close()
-            become_kernel(kernelapp, [launcher, *request["argv"]], request)
-        try:
-            os.setpgid(pid, pid)  # the child does it too: whichever runs first
-        except OSError:
-            pass  # the kernel did it already, or has already ended
+            os.close(started_r)
+            become_kernel(kernelapp, [launcher, *request["argv"]], request, started_w)
+        os.close(started_w)
+        os.read(started_r, 1)  # end of file: the kernel has its own session (or has ended)
+        os.close(started_r)
         print(json.dumps({"pid": pid}), file=replies, flush=True)
 
 
-def become_kernel(kernelapp, argv: list[str], request: dict) -> None:
-    """In the forked child: run an IPython kernel as `python -m ipykernel_launcher` would."""
+def become_kernel(kernelapp, argv: list[str], request: dict, started: int) -> None:
+    """In the forked child: run an IPython kernel as `python -m ipykernel_launcher` would;
+    close the file descriptor `started` once in a session of its own."""
     code = 1
     try:
-        os.setpgid(0, 0)  # a process group of its own, as jupyter_client gives each kernel
+        # A session and process group of its own, without the grader's terminal, as
+        # jupyter_client starts each kernel (start_new_session): the kernel cannot type into
+        # the grader's terminal, and the time limit's interrupt reaches what it started.
+        os.setsid()
+        os.close(started)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -70,6 +82,7 @@ def become_kernel(kernelapp, argv: list[str], request: dict) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = argv
+        sys.orig_argv = [sys.executable, "-m", LAUNCHER, *argv[1:]]
         # Read from the environment when ipykernel was imported, here: set it from this one
         # (the kernel watches that process and ends if it ends).
         parent = f"--IPKernelApp.parent_handle={os.environ.get('JPY_PARENT_PID', 0)}"

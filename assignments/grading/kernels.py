@@ -8,7 +8,7 @@ libraries' thread pools start anew in each child). For each submission,
 nbclient's kernel manager (`ForkedKernelManager`, through `ForkedKernelProvisioner`) asks the
 template for a kernel: the template forks, and the child becomes an ordinary IPython kernel
 (ipykernel's own `launch_new_instance`, with the kernelspec's arguments, in the submission's
-folder, with the environment jupyter_client prepared, in a process group of its own). Each
+folder, with the environment jupyter_client prepared, in a session of its own). Each
 submission's code still runs in a process of its own, started clean: nothing it does reaches the
 template or the next submission.
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from traitlets import default
 TEMPLATE = Path(__file__).with_name("kernel_template.py")
 # A kernel's command line, as the kernelspec writes it: [python, "-m", LAUNCHER, *arguments].
 LAUNCHER = "ipykernel_launcher"
+FORK_TIMEOUT = 20  # seconds; a fork takes milliseconds, even on a busy machine
 
 
 def notebook_imports(paths: list[Path]) -> list[str]:
@@ -77,12 +79,14 @@ class KernelTemplate:
             raise RuntimeError("the kernel template did not start")
 
     def fork(self, argv: list[str], cwd: str, env: dict[str, str]) -> int:
-        """A new kernel process: its process id."""
+        """A new kernel process: its process id. RuntimeError if the template does not answer
+        within FORK_TIMEOUT seconds (it was stopped) or has ended."""
         self.process.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env}) + "\n")
         self.process.stdin.flush()
-        reply = self.process.stdout.readline()
+        answered, _, _ = select.select([self.process.stdout], [], [], FORK_TIMEOUT)
+        reply = self.process.stdout.readline() if answered else ""
         if not reply:
-            raise RuntimeError("the kernel template ended")
+            raise RuntimeError("the kernel template ended or stopped answering")
         return json.loads(reply)["pid"]
 
     def close(self) -> None:
