@@ -7,7 +7,8 @@ submission's folder is the working folder and importable; the environment is the
 manager's; subprocesses work; the time limit interrupts; a kernel that exits is seen to be
 dead; each kernel is in a session of its own (no terminal to type into; the time limit's
 interrupt and the kill reach what it started). When the template is gone or stopped, or the
-kernel is another one, kernels start the usual way. Each test checks which way its kernel started (its parent process).
+kernel is another one, kernels start the usual way. Each test checks which way its kernel
+started (its parent process).
 """
 
 from __future__ import annotations
