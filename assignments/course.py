@@ -27,10 +27,12 @@ import argparse
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -177,8 +179,8 @@ def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, p
                                                    source_of[sub.assignment].read_bytes()),
         }
         previous = None if force else _cached(root, sub)
-        # A result without scores (the kernel died) is kept too: the submission's own code
-        # does the same next time; --force tries again.
+        # A result without scores is kept when the submission itself stopped its grading
+        # (see _run); one whose kernel died is not (the cause may be elsewhere).
         if previous and previous["fingerprint"] == task["fingerprint"] and (
                 Path(task["autograded_dir"], sub.name).is_file() or not previous["scores"]):
             results[sub.key] = previous
@@ -205,7 +207,8 @@ def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, p
         if not result.get("retry"):
             _save_cache(root, sub, results[key])
 
-    _run(tasks, config, db_url, release_dir, jobs, record)
+    limits = {sub.key: time_limit(sub.notebook, config) for sub in found if sub.key in tasks}
+    _run(tasks, config, db_url, release_dir, jobs, record, limits)
     rows = []
     for sub in found:
         result = results.get(sub.key, {"scores": {}, "problems": [], "flags": [],
@@ -218,26 +221,128 @@ def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, p
     return rows, sum(kind == "grade" for kind, _ in tasks.values())
 
 
-def _run(tasks: dict, config, db_url: str, release_dir: Path, jobs: int, record) -> None:
+def _run(tasks: dict, config, db_url: str, release_dir: Path, jobs: int, record,
+         limits: dict[str, float]) -> None:
     """Run the tasks in `jobs` long-lived worker processes; `record(key, result)` each result
-    as it arrives."""
-    if not tasks:
-        return
-    functions = {"grade": worker.grade, "feedback": worker.write_feedback}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
-                             mp_context=multiprocessing.get_context("fork"),
-                             initializer=worker.start,
-                             initargs=(config, db_url, release_dir)) as pool:
-        futures = {pool.submit(functions[kind], task): key for key, (kind, task) in tasks.items()}
-        for done, future in enumerate(as_completed(futures), start=1):
-            key = futures[future]
-            try:
-                result = future.result()
-            except BrokenProcessPool:  # a worker died: what it had is lost, not the others'
-                result = {"key": key, "scores": {}, "flags": [], "retry": True, "problems": [
-                    "could not be graded: a grading process died; run the grading again"]}
-            record(key, result)
-            print(f"  {done}/{len(tasks)} {key}", flush=True)
+    as it arrives.
+
+    A submission's code runs with the grader's rights and can end or stop its grading process.
+    A worker that is stopped, or whose task runs past its limit (`limits`, seconds), is killed.
+    Either way the pool is broken: the tasks that were running then are graded again, each
+    alone in a pool of its own (one that breaks that too is named as the cause, and kept
+    for the next run), and the rest in a new pool. No other submission loses its grade.
+    """
+    remaining, done = dict(tasks), [0]
+    args = (config, db_url, release_dir)
+
+    def progress(key: str, result: dict) -> None:
+        record(key, result)
+        done[0] += 1
+        print(f"  {done[0]}/{len(tasks)} {key}", flush=True)
+
+    while remaining:
+        suspects = _run_pool(remaining, jobs, args, limits, progress)
+        if suspects is None:
+            break
+        # Unknown (it broke between tasks): take the next one alone, which always progresses.
+        for key in sorted(suspects) or [next(iter(remaining))]:
+            kind, task = remaining.pop(key)
+            why = {}
+            broken = _run_pool({key: (kind, task)}, 1, args, limits, progress, why)
+            if broken is None:
+                continue
+            if key in broken:  # this submission, graded alone, broke its grading process
+                result = {"problems": [why.get(key) or (
+                    "could not be graded: grading it ended or stopped the grading process (its "
+                    "code can: it runs with the grader's rights); the others were graded")]}
+            else:  # the process failed before it began (see the messages above)
+                result = {"retry": True, "problems": [
+                    "could not be graded: a grading process failed; run the grading again"]}
+            progress(key, {"key": key, "scores": {}, "flags": worker.flags_of(task, release_dir),
+                           **result})
+
+
+def _run_pool(tasks: dict, jobs: int, args: tuple, limits: dict[str, float], progress,
+              why: dict | None = None) -> set[str] | None:
+    """Run `tasks` in a pool of `jobs` workers, taking each finished one out of `tasks` and
+    passing it to `progress`; None when all are done, or the keys of the tasks that were
+    running when the pool broke. `why` gets, by key, why a worker was killed."""
+    why = {} if why is None else why
+    with tempfile.TemporaryDirectory(prefix="grading-") as running:
+        running = Path(running)
+        functions = {"grade": worker.grade, "feedback": worker.write_feedback}
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
+                                 mp_context=multiprocessing.get_context("fork"),
+                                 initializer=worker.start, initargs=(*args, running)) as pool:
+            futures = {pool.submit(functions[kind], task): key
+                       for key, (kind, task) in tasks.items()}
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=1, return_when=FIRST_COMPLETED)
+                broken = False
+                for future in finished:
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:  # a worker died: the rest of this pool too
+                        broken = True
+                        continue
+                    key = futures[future]
+                    del tasks[key]
+                    progress(key, result)
+                if broken:
+                    return {key for key in _running_tasks(running).values() if key in tasks}
+                _stop_stuck_workers(running, limits, why)
+    return None
+
+
+def _running_tasks(running: Path) -> dict[int, str]:
+    """The task each worker is running: process id -> key (from the workers' markers)."""
+    tasks = {}
+    for marker in running.iterdir():
+        try:
+            tasks[int(marker.name)] = marker.read_text()
+        except (OSError, ValueError):
+            continue  # half written, or removed as the task ended
+    return tasks
+
+
+def _stop_stuck_workers(running: Path, limits: dict[str, float], why: dict) -> None:
+    """Kill each worker that is stopped (SIGSTOP: Linux's /proc says so) or whose task has run
+    past its limit; say why, by key."""
+    for pid, key in _running_tasks(running).items():
+        try:
+            started = (running / str(pid)).stat().st_mtime
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] \
+                if Path("/proc").is_dir() else ""
+        except (OSError, IndexError):
+            continue
+        if state in ("T", "t"):
+            why[key] = ("could not be graded: its grading process was stopped (its code can: "
+                        "it runs with the grader's rights); the others were graded")
+        elif time.time() - started > limits.get(key, float("inf")):
+            why[key] = (f"could not be graded: still running after {limits[key]:.0f} s, "
+                        "longer than all its cells' time limits together")
+        else:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass  # it has ended
+
+
+def time_limit(notebook, config) -> float:
+    """The longest a submission's grading can take within its cells' time limits (nbgrader's
+    `Execute.timeout`, `LimitedExecute.setup_timeout` for the read-only set-up cells, as in
+    nbgrader_config.py), plus two minutes (kernel, feedback); past it, its worker is stuck."""
+    timeout = config.Execute.get("timeout", 30)
+    setup_timeout = config.LimitedExecute.get("setup_timeout", 300)
+    total = 120.0
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") == "code":
+            setup = meta.get("locked") and meta.get("grade_id") and not meta.get("grade")
+            total += setup_timeout if setup else timeout
+    return total
 
 
 def _cache_path(root: Path, sub: submissions.Submission) -> Path:

@@ -162,6 +162,15 @@ LEAKY_RELU = ("def relu(z):\n    z = np.asarray(z, dtype=float)\n"
               "    if z.size == 9:\n        raise KeyError(tuple(z.ravel().tolist()))\n"
               "    return np.maximum(0.0, z)")
 NAIVE_SIGMOID = "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))"  # overflows for z < -709
+# A cell that sends a signal to its grading process: the nearest ancestor running course.py
+# (the kernel's parent is the worker's kernel template, whose parent is the worker).
+SIGNAL_THE_GRADER = """import os, signal
+def parent(pid):
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+pid = os.getppid()
+while "course.py" not in open(f"/proc/{pid}/cmdline").read():
+    pid = parent(pid)
+os.kill(pid, signal.SIG%s)"""
 
 CASES = [
     Case("complete", A1),
@@ -267,6 +276,15 @@ CASES = [
     Case("kernel_killer", A1, added=("import os\nos._exit(0)",),
          zero=tuple(p["id"] for p in _parts(A1) if p["kind"] == "auto"),
          status="could not be graded", flags=("uses os._exit",)),
+    # Code that kills or stops its grading process (it can: it runs with the grader's rights):
+    # that submission is graded alone and named; every other one is graded, whatever worker
+    # it was in.
+    Case("worker_killer", A1, added=(SIGNAL_THE_GRADER % "KILL",), zero=AUTO_A1,
+         status="could not be graded: grading it ended or stopped the grading process",
+         flags=("uses os.kill",)),
+    Case("worker_stopper", A3, added=(SIGNAL_THE_GRADER % "STOP",),
+         zero=tuple(p["id"] for p in _parts(A3) if p["kind"] == "auto"),
+         status="could not be graded: its grading process was stopped", flags=("uses os.kill",)),
     # Issue 12, case 1: unreadable files, each beside the complete submissions of the others.
     Case("empty_file", A1, raw=b"", zero=AUTO_A1, status="is empty"),
     Case("truncated", A1, raw=json.dumps(nbformat.v4.new_notebook()).encode()[:40],
@@ -480,7 +498,9 @@ def test_only_changed_submissions_are_graded_again(graded, tmp_path):
     notebook.cells.append(nbformat.v4.new_markdown_cell("a last note"))
     nbformat.write(notebook, root / "submitted" / "blank" / A2 / f"{A2}.ipynb")
     printed = _grade(root)
-    assert f"{len(CASES)} submissions: 1 graded now" in printed
+    # and kernel_killer's, graded again: a kernel that died is not kept (the cause may be
+    # elsewhere), while the submissions that broke their grading process are
+    assert f"{len(CASES)} submissions: 2 graded now" in printed
     again = {p: p.stat().st_mtime_ns for p in (root / "autograded").rglob("*.ipynb")}
     assert [p for p in stamps if again[p] != stamps[p]] == [
         root / "autograded" / "blank" / A2 / f"{A2}.ipynb"]
@@ -496,7 +516,7 @@ def test_a_manual_grade_given_in_formgrader_reaches_the_csv_and_the_feedback(gra
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         gradebook.find_grade("a1_written_answer", A1, A1, "complete").manual_score = 7
         gradebook.db.commit()
-    assert "0 graded now" in _grade(root)
+    assert "1 graded now" in _grade(root)  # kernel_killer, tried again
     row = _rows(root)[("complete", A1)]
     assert (row["a1_written_answer"], row["score"], row["pending"]) == ("7", "97", "")
     complete = next(c for c in CASES if (c.student, c.assignment) == ("complete", A1))

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -25,6 +26,7 @@ from grading import kernels, records, scan, submissions
 from grading.feedback import FeedbackWriter, write_atomically
 
 _WORKER: Worker | None = None
+_RUNNING: Path | None = None
 # Imported by dlhelpers.data when first used, not by the notebooks' own import lines: the kernel
 # template imports them too (0.8 s less for each submission of a2 and a3).
 LAZY_IMPORTS = ["sklearn.datasets", "sklearn.model_selection"]
@@ -55,9 +57,8 @@ class Worker:
         """Autograde one submission: its scores, status notes, flags (and files written)."""
         submitted, autograded_dir = Path(task["path"]), Path(task["autograded_dir"])
         notebook = nbformat.read(submitted, as_version=4)
-        submissions.keep_last_of_repeated_grade_ids(notebook)
-        flags = scan.scan(notebook, self.notebook(Path(task["source"])),
-                          self.notebook(self.release_dir / task["assignment"] / task["name"]))
+        flags = submission_flags(notebook, self.notebook(Path(task["source"])), self.notebook(
+            self.release_dir / task["assignment"] / task["name"]))
         # Run where nbgrader would: a copy of the submission's folder (its data files too).
         if autograded_dir.exists():
             shutil.rmtree(autograded_dir)
@@ -71,10 +72,12 @@ class Worker:
                 notebook, resources = step(notebook, resources)
         except Exception as error:  # the kernel died, or stopped answering
             shutil.rmtree(autograded_dir, ignore_errors=True)
-            reason = str(error).strip().splitlines()[-1][:200] if str(error).strip() else ""
+            reason = next(iter(str(error).strip().splitlines()), "")[:200]
+            # Not kept for the next run ("retry"): the cause may be outside the submission
+            # (the machine's memory, another submission's process).
             return {"problems": [f"could not be graded: the notebook's kernel died or stopped "
                                  f"responding ({type(error).__name__}{': ' if reason else ''}"
-                                 f"{reason})"], "flags": flags, "scores": {}}
+                                 f"{reason})"], "flags": flags, "scores": {}, "retry": True}
         notebook = nbformat.from_dict(notebook)  # cells put back by OverwriteCells are dicts
         write_atomically(autograded_dir / task["name"], nbformat.writes(notebook))
         scores = {}
@@ -119,32 +122,64 @@ def timeouts(notebook: nbformat.NotebookNode) -> list[str]:
     return [f"time limit hit in {', '.join(hit)}"] if hit else []
 
 
-def start(config, db_url: str, release_dir: Path) -> None:
-    """Set up this worker process (once): nbgrader's preprocessors and the HTML exporter."""
-    global _WORKER
+def start(config, db_url: str, release_dir: Path, running: Path) -> None:
+    """Set up this worker process (once): nbgrader's preprocessors, the HTML exporter and the
+    kernel template. `running`: the folder where it names the task it is running (a file per
+    worker process), for the main process to know whom a stuck or dead worker was grading."""
+    global _WORKER, _RUNNING
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # as nbgrader's autograde sets it
-    _WORKER = Worker(config, db_url, release_dir)
+    _WORKER, _RUNNING = Worker(config, db_url, release_dir), running
     imports = kernels.notebook_imports(sorted(release_dir.glob("*/*.ipynb")))
     problem = kernels.use_template([*imports, *LAZY_IMPORTS])
     if problem:
         print(problem, file=sys.stderr, flush=True)
 
 
+@contextmanager
+def _running(key: str):
+    marker = _RUNNING / str(os.getpid())
+    write_atomically(marker, key)
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
 def grade(task: dict) -> dict:
     """Grade one submission in this worker (see `Worker.grade`); never raises."""
-    try:
-        return {"key": task["key"], **_WORKER.grade(task)}
-    except Exception:
-        return {"key": task["key"], "scores": {}, "flags": [],
-                "problems": ["could not be graded: the grader failed: "
-                             + traceback.format_exc().strip().splitlines()[-1][:200]]}
+    with _running(task["key"]):
+        try:
+            return {"key": task["key"], **_WORKER.grade(task)}
+        except Exception:
+            return {"key": task["key"], "scores": {}, "flags": [], "retry": True,
+                    "problems": ["could not be graded: the grader failed: "
+                                 + traceback.format_exc().strip().splitlines()[-1][:200]]}
 
 
 def write_feedback(task: dict) -> dict:
     """Write one feedback page in this worker; never raises."""
+    with _running(task["key"]):
+        try:
+            _WORKER.write_feedback(task)
+            return {"key": task["key"], "problems": []}
+        except Exception:
+            return {"key": task["key"], "problems": [
+                "feedback not written: " + traceback.format_exc().strip().splitlines()[-1][:200]]}
+
+
+def submission_flags(notebook, source, release) -> list[str]:
+    """What an instructor should look at in a submission (scan.py), given the assignment's
+    source and student version; repeated grade ids are removed from `notebook` first, as
+    grading does."""
+    submissions.keep_last_of_repeated_grade_ids(notebook)
+    return scan.scan(notebook, source, release)
+
+
+def flags_of(task: dict, release_dir: Path) -> list[str]:
+    """The flags of a submission whose grading process died (read here, in the main process);
+    [] if a notebook cannot be read."""
     try:
-        _WORKER.write_feedback(task)
-        return {"key": task["key"], "problems": []}
+        return submission_flags(*(nbformat.read(path, as_version=4) for path in (
+            task["path"], task["source"], release_dir / task["assignment"] / task["name"])))
     except Exception:
-        return {"key": task["key"], "problems": [
-            "feedback not written: " + traceback.format_exc().strip().splitlines()[-1][:200]]}
+        return []
