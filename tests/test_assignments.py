@@ -19,8 +19,10 @@ import csv
 import html
 import importlib.util
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -604,3 +606,48 @@ def test_scan_flags_tampering_and_not_honest_code():
     }
     for code, flag in tricks.items():
         assert any(flag in f for f in scan._scan_code(code, {"sigmoid"}, imported)), code
+
+
+# ---------------------------------------------------------------------------------------------
+# Stuck grading processes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_stopped_or_overdue_worker_is_killed_and_a_busy_one_is_not(tmp_path):
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    stopped, overdue, busy = (subprocess.Popen(sleep) for _ in range(3))
+    try:
+        os.kill(stopped.pid, signal.SIGSTOP)
+        stat = Path(f"/proc/{stopped.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":  # the signal arrived
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for process, key in ((stopped, "stopped"), (overdue, "overdue"), (busy, "busy")):
+            (tmp_path / str(process.pid)).write_text(key)
+        os.utime(tmp_path / str(overdue.pid), (time.time() - 100, time.time() - 100))
+        why = {}
+        course._stop_stuck_workers(tmp_path, {"stopped": 50, "overdue": 50, "busy": 50}, why)
+        assert stopped.wait(10) == -signal.SIGKILL and overdue.wait(10) == -signal.SIGKILL
+        assert busy.poll() is None
+        assert "was stopped" in why["stopped"] and "after 50 s" in why["overdue"]
+        assert set(why) == {"stopped", "overdue"}
+    finally:
+        for process in (stopped, overdue, busy):
+            process.kill()
+            process.wait()
+
+
+def test_a_submissions_time_limit_is_its_cells_limits_together():
+    from traitlets.config import Config
+
+    config = Config()
+    config.Execute.timeout = 30
+    setup = {"nbgrader": {"locked": True, "grade_id": "imports", "grade": False}}
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import numpy", metadata=setup),
+        nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("y = 2"),
+        nbformat.v4.new_markdown_cell("text")])
+    assert course.time_limit(notebook, config) == 120 + 300 + 2 * 30
+    config.LimitedExecute.setup_timeout = 100
+    assert course.time_limit(notebook, config) == 120 + 100 + 2 * 30
