@@ -36,6 +36,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import nbformat
+
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the `grading` package beside this file
 
@@ -179,10 +181,10 @@ def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, p
                                                    source_of[sub.assignment].read_bytes()),
         }
         previous = None if force else _cached(root, sub)
-        # A result without scores is kept when the submission itself stopped its grading
-        # (see _run); one whose kernel died is not (the cause may be elsewhere).
+        # Results without scores are not kept (they are graded again next time): the cause
+        # may be outside the submission (the machine's memory, another submission's process).
         if previous and previous["fingerprint"] == task["fingerprint"] and (
-                Path(task["autograded_dir"], sub.name).is_file() or not previous["scores"]):
+                Path(task["autograded_dir"], sub.name).is_file()):
             results[sub.key] = previous
             if previous["manual_scores"] != task["manual_scores"]:  # feedback out of date
                 tasks[sub.key] = ("feedback", {**task, "scores": previous["scores"],
@@ -207,7 +209,9 @@ def _grade_all(root, config, db_url, release_dir, gradebook, found, source_of, p
         if not result.get("retry"):
             _save_cache(root, sub, results[key])
 
-    limits = {sub.key: time_limit(sub.notebook, config) for sub in found if sub.key in tasks}
+    limit_of = {a: time_limit(nbformat.read(source_of[a], as_version=4), config)
+                for a in source_of}
+    limits = {sub.key: limit_of[sub.assignment] for sub in found if sub.key in tasks}
     _run(tasks, config, db_url, release_dir, jobs, record, limits)
     rows = []
     for sub in found:
@@ -229,8 +233,9 @@ def _run(tasks: dict, config, db_url: str, release_dir: Path, jobs: int, record,
     A submission's code runs with the grader's rights and can end or stop its grading process.
     A worker that is stopped, or whose task runs past its limit (`limits`, seconds), is killed.
     Either way the pool is broken: the tasks that were running then are graded again, each
-    alone in a pool of its own (one that breaks that too is named as the cause, and kept
-    for the next run), and the rest in a new pool. No other submission loses its grade.
+    alone in a pool of its own (one that breaks that too is named as the cause; it is graded
+    again next run, as a submission's code can make another look guilty), and the rest in a
+    new pool. No other submission loses its grade.
     """
     remaining, done = dict(tasks), [0]
     args = (config, db_url, release_dir)
@@ -252,7 +257,7 @@ def _run(tasks: dict, config, db_url: str, release_dir: Path, jobs: int, record,
             if broken is None:
                 continue
             if key in broken:  # this submission, graded alone, broke its grading process
-                result = {"problems": [why.get(key) or (
+                result = {"retry": True, "problems": [why.get(key) or (
                     "could not be graded: grading it ended or stopped the grading process (its "
                     "code can: it runs with the grader's rights); the others were graded")]}
             else:  # the process failed before it began (see the messages above)
@@ -266,7 +271,10 @@ def _run_pool(tasks: dict, jobs: int, args: tuple, limits: dict[str, float], pro
               why: dict | None = None) -> set[str] | None:
     """Run `tasks` in a pool of `jobs` workers, taking each finished one out of `tasks` and
     passing it to `progress`; None when all are done, or the keys of the tasks that were
-    running when the pool broke. `why` gets, by key, why a worker was killed."""
+    running when the pool broke. `why` gets, by key, why a worker was killed.
+
+    When the pool breaks, all its workers are killed at once: the executor would otherwise
+    wait for each to end, and a stopped one never does."""
     why = {} if why is None else why
     with tempfile.TemporaryDirectory(prefix="grading-") as running:
         running = Path(running)
@@ -276,7 +284,7 @@ def _run_pool(tasks: dict, jobs: int, args: tuple, limits: dict[str, float], pro
                                  initializer=worker.start, initargs=(*args, running)) as pool:
             futures = {pool.submit(functions[kind], task): key
                        for key, (kind, task) in tasks.items()}
-            pending = set(futures)
+            pending, first_seen, last_finished = set(futures), {}, time.monotonic()
             while pending:
                 finished, pending = wait(pending, timeout=1, return_when=FIRST_COMPLETED)
                 broken = False
@@ -290,8 +298,18 @@ def _run_pool(tasks: dict, jobs: int, args: tuple, limits: dict[str, float], pro
                     del tasks[key]
                     progress(key, result)
                 if broken:
+                    for child in multiprocessing.active_children():  # this pool's workers
+                        child.kill()
                     return {key for key in _running_tasks(running).values() if key in tasks}
-                _stop_stuck_workers(running, limits, why)
+                if finished:
+                    last_finished = time.monotonic()
+                _stop_stuck_workers(running, limits, why, first_seen)
+                # A worker whose marker is gone cannot be timed: stop the pool when nothing
+                # has finished for as long as the longest task may take.
+                if pending and time.monotonic() - last_finished > max(
+                        limits.get(futures[f], 0) for f in pending):
+                    for child in multiprocessing.active_children():
+                        child.kill()
     return None
 
 
@@ -306,12 +324,15 @@ def _running_tasks(running: Path) -> dict[int, str]:
     return tasks
 
 
-def _stop_stuck_workers(running: Path, limits: dict[str, float], why: dict) -> None:
+def _stop_stuck_workers(running: Path, limits: dict[str, float], why: dict,
+                        first_seen: dict) -> None:
     """Kill each worker that is stopped (SIGSTOP: Linux's /proc says so) or whose task has run
-    past its limit; say why, by key."""
+    past its limit, timed from when this process first saw the worker's marker (`first_seen`,
+    kept here: the marker itself is within reach of the submission's code); say why, by key."""
+    now = time.monotonic()
     for pid, key in _running_tasks(running).items():
+        started = first_seen.setdefault((pid, key), now)
         try:
-            started = (running / str(pid)).stat().st_mtime
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] \
                 if Path("/proc").is_dir() else ""
         except (OSError, IndexError):
@@ -319,7 +340,7 @@ def _stop_stuck_workers(running: Path, limits: dict[str, float], why: dict) -> N
         if state in ("T", "t"):
             why[key] = ("could not be graded: its grading process was stopped (its code can: "
                         "it runs with the grader's rights); the others were graded")
-        elif time.time() - started > limits.get(key, float("inf")):
+        elif now - started > limits.get(key, float("inf")):
             why[key] = (f"could not be graded: still running after {limits[key]:.0f} s, "
                         "longer than all its cells' time limits together")
         else:
@@ -330,13 +351,14 @@ def _stop_stuck_workers(running: Path, limits: dict[str, float], why: dict) -> N
             pass  # it has ended
 
 
-def time_limit(notebook, config) -> float:
-    """The longest a submission's grading can take within its cells' time limits (nbgrader's
+def time_limit(notebook, config, extra_cells: int = 20) -> float:
+    """The longest grading can take within the cells' time limits (nbgrader's
     `Execute.timeout`, `LimitedExecute.setup_timeout` for the read-only set-up cells, as in
-    nbgrader_config.py), plus two minutes (kernel, feedback); past it, its worker is stuck."""
+    nbgrader_config.py) of the assignment's `notebook` plus `extra_cells` a student may add,
+    and two minutes (kernel, feedback); past it, the worker is stuck."""
     timeout = config.Execute.get("timeout", 30)
     setup_timeout = config.LimitedExecute.get("setup_timeout", 300)
-    total = 120.0
+    total = 120.0 + extra_cells * timeout
     for cell in notebook.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.get("cell_type") == "code":

@@ -7,7 +7,8 @@ submission's folder is the working folder and importable; the environment is the
 manager's; subprocesses work; the time limit interrupts; a kernel that exits is seen to be
 dead; each kernel is in a session of its own (no terminal to type into; the time limit's
 interrupt and the kill reach what it started). When the template is gone or stopped, or the
-kernel is another one, kernels start the usual way. Each test checks which way its kernel
+kernel is another one, kernels start the usual way. What a kernel leaves running is killed
+before the next one starts. Each test checks which way its kernel
 started (its parent process).
 """
 
@@ -111,6 +112,23 @@ def test_nothing_a_notebook_does_reaches_the_next(template, tmp_path):
                  tmp_path)
     assert _parent(after) == template.process.pid
     assert _printed(after.cells[1]).split()[:5] == ["False"] * 5
+
+
+def test_what_a_kernel_leaves_running_ends_before_the_next_kernel(template, tmp_path):
+    """Even a daemon: forked twice, in a session of its own."""
+    _run([PARENT, "import os, time\n"
+                  "if os.fork() == 0:\n"
+                  "    os.setsid()\n"
+                  "    if os.fork() == 0:\n"
+                  "        open('daemon.pid', 'w').write(str(os.getpid()))\n"
+                  "        time.sleep(60)\n"
+                  "    os._exit(0)\n"
+                  "time.sleep(0.5)"], tmp_path)
+    daemon = int((tmp_path / "daemon.pid").read_text())
+    os.kill(daemon, 0)  # still running
+    assert _parent(_run([PARENT], tmp_path)) == template.process.pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(daemon, 0)
 
 
 def test_the_submission_folder_environment_and_subprocesses(template, tmp_path, monkeypatch):

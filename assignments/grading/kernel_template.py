@@ -6,6 +6,7 @@ the reply is one line, {"pid": the kernel's process id}. It ends when its stdin 
 grading worker ended). Standard library only, until the modules it is asked to import.
 """
 
+import ctypes
 import importlib
 import importlib.util
 import json
@@ -14,6 +15,7 @@ import signal
 import sys
 
 LAUNCHER = "ipykernel_launcher"
+PR_SET_CHILD_SUBREAPER = 36
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
@@ -46,9 +48,13 @@ def serve(modules: list[str]) -> None:
     launcher = importlib.util.find_spec(LAUNCHER).origin  # sys.argv[0] of a kernel
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the kernels that end
+    # What a kernel leaves running, even a daemon in a session of its own, comes back to this
+    # process when its parent ends (Linux: a "child subreaper"), to be killed below.
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the grader; its exit ends this
     print("ready", file=replies, flush=True)
     while line := sys.stdin.readline():
+        kill_leftovers()  # the kernel before this one has ended: the rest is its leftovers
         request = json.loads(line)
         request["env"] = {**imported_env, **request["env"]}
         started_r, started_w = os.pipe()
@@ -61,6 +67,29 @@ def serve(modules: list[str]) -> None:
         os.read(started_r, 1)  # end of file: the kernel has its own session (or has ended)
         os.close(started_r)
         print(json.dumps({"pid": pid}), file=replies, flush=True)
+    kill_leftovers()
+
+
+def prctl(option: int, value: int) -> None:
+    """Linux's prctl(2); nothing elsewhere."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def kill_leftovers() -> None:
+    """Kill this process's children: processes earlier kernels left running (Linux)."""
+    me = str(os.getpid())
+    pids = [e.name for e in os.scandir("/proc") if e.name.isdigit()] \
+        if os.path.isdir("/proc") else []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[1] == me:
+                    os.kill(int(pid), signal.SIGKILL)
+        except (OSError, IndexError):
+            continue  # not a process, or it has ended
 
 
 def become_kernel(kernelapp, argv: list[str], request: dict, started: int) -> None:

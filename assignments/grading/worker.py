@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import traceback
 from contextlib import contextmanager
@@ -22,11 +23,12 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import AssignLatePenalties, Execute, SaveAutoGrades
 from nbgrader.utils import determine_grade, is_grade
 
-from grading import kernels, records, scan, submissions
+from grading import kernel_template, kernels, records, scan, submissions
 from grading.feedback import FeedbackWriter, write_atomically
 
 _WORKER: Worker | None = None
 _RUNNING: Path | None = None
+PR_SET_PDEATHSIG = 1
 # Imported by dlhelpers.data when first used, not by the notebooks' own import lines: the kernel
 # template imports them too (0.8 s less for each submission of a2 and a3).
 LAZY_IMPORTS = ["sklearn.datasets", "sklearn.model_selection"]
@@ -127,6 +129,8 @@ def start(config, db_url: str, release_dir: Path, running: Path) -> None:
     kernel template. `running`: the folder where it names the task it is running (a file per
     worker process), for the main process to know whom a stuck or dead worker was grading."""
     global _WORKER, _RUNNING
+    # Ends when the main process ends, even killed (Linux; its kernel template ends with it).
+    kernel_template.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # as nbgrader's autograde sets it
     _WORKER, _RUNNING = Worker(config, db_url, release_dir), running
     imports = kernels.notebook_imports(sorted(release_dir.glob("*/*.ipynb")))
