@@ -654,3 +654,14 @@ def test_a_submissions_time_limit_is_its_assignments_cell_limits_together():
     assert course.time_limit(notebook, config) == 120 + 20 * 30 + 300 + 2 * 30
     config.LimitedExecute.setup_timeout = 100
     assert course.time_limit(notebook, config, extra_cells=0) == 120 + 100 + 2 * 30
+
+
+def test_files_are_written_with_the_mode_open_gives(tmp_path):
+    """nbgrader copies a feedback page to the exchange with its mode: students must read it."""
+    from grading.feedback import write_atomically
+
+    write_atomically(tmp_path / "written.html", "page")
+    (tmp_path / "opened.html").write_text("page")
+    assert (tmp_path / "written.html").stat().st_mode == (tmp_path / "opened.html").stat().st_mode
+    assert [p.name for p in tmp_path.iterdir()].count("written.html") == 1
+    assert len(list(tmp_path.iterdir())) == 2  # no temporary file left

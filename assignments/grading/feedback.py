@@ -125,10 +125,13 @@ class FeedbackWriter:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` through a new temporary file (a name no one could prepare, made
-    with O_EXCL) and a rename: never half a file."""
+    with O_EXCL) and a rename: never half a file. The file gets open()'s usual mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
+        umask = os.umask(0)  # read it (mkstemp makes the file 0600; open() would not)
+        os.umask(umask)
+        os.fchmod(handle, 0o666 & ~umask)  # feedback is copied to students with its mode
         with os.fdopen(handle, "w") as file:
             file.write(text)
         os.replace(partial, path)
