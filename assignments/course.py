@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))  # the `grading` package beside this file
 
 from grading import records, submissions, worker  # noqa: E402
 from grading.feedback import write_atomically  # noqa: E402
+from grading.kernel_template import proc_stat  # noqa: E402
 
 GRADER_FILES = [*sorted((ROOT / "grading").rglob("*.py")),
                 *sorted((ROOT / "grading" / "templates").rglob("*.j2"))]
@@ -333,10 +334,9 @@ def _stop_stuck_workers(running: Path, limits: dict[str, float], why: dict,
     for pid, key in _running_tasks(running).items():
         started = first_seen.setdefault((pid, key), now)
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] \
-                if Path("/proc").is_dir() else ""
-        except (OSError, IndexError):
-            continue
+            state = proc_stat(pid)[0]
+        except (OSError, IndexError):  # it has ended (or there is no /proc: not Linux)
+            state = ""
         if state in ("T", "t"):
             why[key] = ("could not be graded: its grading process was stopped (its code can: "
                         "it runs with the grader's rights); the others were graded")

@@ -78,6 +78,13 @@ def prctl(option: int, value: int) -> None:
         pass
 
 
+def proc_stat(pid) -> list[str]:
+    """The fields of Linux's /proc/<pid>/stat after the command's name: state, parent's pid,
+    ...; OSError if there is no such process (or no /proc), IndexError if unreadable."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
 def kill_leftovers() -> None:
     """Kill this process's children: processes earlier kernels left running (Linux)."""
     me = str(os.getpid())
@@ -85,9 +92,8 @@ def kill_leftovers() -> None:
         if os.path.isdir("/proc") else []
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[1] == me:
-                    os.kill(int(pid), signal.SIGKILL)
+            if proc_stat(pid)[1] == me:
+                os.kill(int(pid), signal.SIGKILL)
         except (OSError, IndexError):
             continue  # not a process, or it has ended
 
