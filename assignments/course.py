@@ -299,8 +299,7 @@ def _run_pool(tasks: dict, jobs: int, args: tuple, limits: dict[str, float], pro
                     del tasks[key]
                     progress(key, result)
                 if broken:
-                    for child in multiprocessing.active_children():  # this pool's workers
-                        child.kill()
+                    _kill_workers()
                     return {key for key in _running_tasks(running).values() if key in tasks}
                 if finished:
                     last_finished = time.monotonic()
@@ -309,9 +308,14 @@ def _run_pool(tasks: dict, jobs: int, args: tuple, limits: dict[str, float], pro
                 # has finished for as long as the longest task may take.
                 if pending and time.monotonic() - last_finished > max(
                         limits.get(futures[f], 0) for f in pending):
-                    for child in multiprocessing.active_children():
-                        child.kill()
+                    _kill_workers()
     return None
+
+
+def _kill_workers() -> None:
+    """Kill the pool's worker processes (this process's only multiprocessing children)."""
+    for child in multiprocessing.active_children():
+        child.kill()
 
 
 def _running_tasks(running: Path) -> dict[int, str]:

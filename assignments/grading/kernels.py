@@ -39,9 +39,9 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import default
 
+from grading.kernel_template import LAUNCHER
+
 TEMPLATE = Path(__file__).with_name("kernel_template.py")
-# A kernel's command line, as the kernelspec writes it: [python, "-m", LAUNCHER, *arguments].
-LAUNCHER = "ipykernel_launcher"
 FORK_TIMEOUT = 20  # seconds; a fork takes milliseconds, even on a busy machine
 
 
@@ -142,10 +142,11 @@ class ForkedKernel:
 
 class ForkedKernelProvisioner(LocalProvisioner):
     """jupyter_client's LocalProvisioner, but this interpreter's Python kernel is forked from
-    the kernel manager's `template` instead of started by a new process."""
+    `ForkedKernelManager.template` instead of started by a new process."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
-        template = getattr(self.parent, "template", None)
+        template = ForkedKernelManager.template
+        # A kernel's command line, as the kernelspec writes it: [python, "-m", LAUNCHER, ...].
         if template is None or cmd[:3] != [sys.executable, "-m", LAUNCHER]:
             return await super().launch_kernel(cmd, **kwargs)
         env = dict(kwargs.get("env") or os.environ)
